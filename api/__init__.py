@@ -1,0 +1,1 @@
+"""HTTP and WebSocket entrypoint: thin routes over the hub."""

@@ -1,0 +1,174 @@
+"""The FastAPI application: routes, error handling, limits, lifespan of the embedded hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import live
+from api.metrics import EVENTS, LATENCY, POSITION, REGISTRY, REQUESTS
+from api.routes import alerts, audit, exclusions, reports, setup, subjects
+from hub import __version__
+from hub.bootstrap import attach, build, secret
+from hub.clock import Clock
+from hub.domain import NotFound, Rejected
+from hub.log import Conflict
+from hub.schemas_export import asyncapi
+from hub.service import Hub
+
+log = logging.getLogger("hub.api")
+
+JSON_LIMIT = 64 * 1024
+UPLOAD_LIMIT = 9 * 1024 * 1024
+SNAPSHOT_EVERY_SECONDS = 60
+
+
+class BodyLimit:
+    """413 for a body over the limit, whether it declares its length or streams it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        kind = headers.get(b"content-type", b"").decode("latin-1")
+        limit = UPLOAD_LIMIT if kind.startswith("multipart/") else JSON_LIMIT
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await _too_large(limit, send)
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(limit, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    response = JSONResponse({"detail": f"request body is larger than {limit} bytes"}, status_code=413)
+    await response({"type": "http"}, _nothing, send)
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(data: Path, clock: Clock | None = None, hub: Hub | None = None) -> FastAPI:
+    """The API over an embedded hub on `data` (or over a hub built elsewhere)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running = hub or build(data, clock)
+        started = time.perf_counter()
+        folded = running.start()
+        attach(running, asyncio.get_running_loop())
+        log.info("hub ready: %d events folded in %.2fs", folded, time.perf_counter() - started)
+        app.state.hub = running
+        app.state.secret = secret(data)
+        background = [
+            asyncio.create_task(running.run_clock()),
+            asyncio.create_task(_snapshots(running)),
+        ]
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            await running.settle()
+            running.save_snapshot()
+            running.log.close()
+
+    app = FastAPI(
+        title="The hub",
+        version=__version__,
+        summary="Radio and incident intelligence hub for Business Crime Reduction Partnerships",
+        lifespan=lifespan,
+    )
+    for module in (setup, alerts, subjects, exclusions, reports, audit):
+        app.include_router(module.router)
+    app.include_router(live.router)
+    _errors(app)
+    _operations(app)
+    app.add_middleware(BodyLimit)
+    return app
+
+
+async def _snapshots(hub: Hub) -> None:
+    saved_at = hub.events_published
+    while True:
+        await asyncio.sleep(SNAPSHOT_EVERY_SECONDS)
+        if hub.events_published != saved_at:
+            saved_at = hub.events_published
+            await asyncio.to_thread(hub.save_snapshot)
+
+
+def _errors(app: FastAPI) -> None:
+    def handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def answer(request: Request, error: Exception) -> Response:
+            return JSONResponse({"detail": str(error)}, status_code=status)
+
+        return answer
+
+    app.add_exception_handler(Rejected, handler(409))
+    app.add_exception_handler(Conflict, handler(409))
+    app.add_exception_handler(NotFound, handler(404))
+
+    async def invalid(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        detail = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in error.errors()]
+        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, invalid)
+
+
+def _operations(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        LATENCY.labels(request.method).observe(time.perf_counter() - started)
+        REQUESTS.labels(request.method, str(response.status_code)).inc()
+        return response
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz(request: Request) -> dict[str, Any]:
+        hub: Hub = request.app.state.hub
+        return {"ok": True, "partnerships": len(hub.views), "live_connections": hub.live.count()}
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics(request: Request) -> Response:
+        hub: Hub = request.app.state.hub
+        EVENTS.set(hub.events_published)
+        for p, view in hub.views.items():
+            POSITION.labels(p).set(view.position)
+        return Response(generate_latest(REGISTRY), media_type="text/plain; version=0.0.4")
+
+    @app.get("/asyncapi.json", tags=["operations"])
+    def asyncapi_document() -> dict[str, Any]:
+        return asyncapi()

@@ -1,0 +1,68 @@
+"""Signed short-lived tokens (JWT HS256), and who is asking."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from fastapi import HTTPException, Request
+
+from projections.live import Viewer
+
+ALGORITHM = "HS256"
+TOKEN_SECONDS = 3600
+EVERY_PARTNERSHIP = "*"
+
+
+def issue_token(secret: str, viewer: Viewer, seconds: int = TOKEN_SECONDS) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": viewer.user,
+        "role": viewer.role,
+        "partnerships": sorted(viewer.partnerships),
+        "venue": viewer.venue,
+        "iat": now,
+        "exp": now + seconds,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+class Unauthorised(Exception):
+    """A missing, expired, tampered or revoked token."""
+
+
+def read_token(secret: str, token: str) -> Viewer:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "role"]}
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise Unauthorised("token expired") from error
+    except jwt.PyJWTError as error:
+        raise Unauthorised("invalid token") from error
+    partnerships = claims.get("partnerships")
+    if not isinstance(partnerships, list) or not all(isinstance(p, str) for p in partnerships):
+        raise Unauthorised("invalid token")
+    venue = claims.get("venue")
+    return Viewer(str(claims["sub"]), str(claims["role"]), frozenset(partnerships), venue)
+
+
+def viewer_from(request: Request) -> Viewer:
+    """The signed-in user for an HTTP request, still enrolled and not revoked (or 401)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "not signed in", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        viewer = read_token(request.app.state.secret, token.strip())
+    except Unauthorised as error:
+        raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from error
+    if not still_enrolled(request.app.state.hub, viewer):
+        raise HTTPException(401, "access revoked", headers={"WWW-Authenticate": "Bearer"})
+    return viewer
+
+
+def still_enrolled(hub: Any, viewer: Viewer) -> bool:
+    found = hub.users().get(viewer.user)
+    return bool(found and found[1]["active"] and found[1]["role"] == viewer.role)

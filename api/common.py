@@ -1,0 +1,50 @@
+"""What every route shares: the hub, the signed-in user, idempotent command submission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, HTTPException, Request
+
+from api.auth import viewer_from
+from hub.domain import Command
+from hub.service import Actor, Hub
+from projections.live import Viewer
+
+IDEMPOTENCY_KEY_MAX = 200
+
+Signed = Depends(viewer_from)
+
+
+def hub_of(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def command_id(request: Request, viewer: Viewer) -> str:
+    """The command id: the client's Idempotency-Key (scoped to the user), or a fresh one."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return hub_of(request).new_id()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise HTTPException(400, f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters")
+    return f"{viewer.user}:{key}"
+
+
+async def submit(
+    request: Request, viewer: Viewer, p: str, action: str, args: dict[str, Any], part: str = ""
+) -> dict[str, Any]:
+    """Submit a command as the signed-in user; errors become their 4xx by the app's handlers.
+
+    A request that makes two commands names the first one's `part`, so a retry of the
+    request finds both first answers.
+    """
+    hub = hub_of(request)
+    cid = command_id(request, viewer)
+    command = Command(f"{cid}:{part}" if part else cid, action, args)
+    return await hub.submit(p, command, Actor(viewer.user, viewer.role))
+
+
+def ensure(condition: bool, status: int, detail: str) -> None:
+    if not condition:
+        raise HTTPException(status, detail)

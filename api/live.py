@@ -1,0 +1,181 @@
+"""The live socket, `/v1/live`: hello, welcome, every frame since, then live; and acks.
+
+A resume from the last position a client saw delivers every frame it may see exactly
+once, in order: the subscription starts before the backlog is read, and a frame is sent
+only if its position is past the last one sent for its partnership.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from api.access import member_of
+from api.auth import Unauthorised, read_token, still_enrolled
+from api.metrics import LIVE_CONNECTIONS
+from hub.domain import Command, NotFound, Rejected
+from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
+from projections.live import RECEIVERS, Subscription, Viewer, audience, frame
+
+router = APIRouter()
+
+HELLO_SECONDS = 10
+OUTBOX_LIMIT = 10_000
+BACKLOG_CHUNK = 2_000
+POLICY = 1008
+TRY_AGAIN_LATER = 1013
+
+
+class Refused(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _hello(hub: Hub, secret: str, text: str) -> tuple[Viewer, dict[str, int]]:
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise Refused('first message must be JSON: {"op": "hello", "token": ...}') from error
+    if not isinstance(message, dict) or message.get("op") != "hello":
+        raise Refused('first message must be {"op": "hello", "token": ..., "since": {...}}')
+    token = message.get("token")
+    if not isinstance(token, str):
+        raise Refused("hello needs a token")
+    try:
+        viewer = read_token(secret, token)
+    except Unauthorised as error:
+        raise Refused(str(error)) from error
+    if not still_enrolled(hub, viewer):
+        raise Refused("access revoked")
+    if viewer.role not in RECEIVERS:
+        raise Refused(f"the {viewer.role} role does not receive alerts")
+    since = message.get("since") or {}
+    if not isinstance(since, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        for k, v in since.items()
+    ):
+        raise Refused("since must map partnership ids to positions (integers from 0)")
+    mine = [p for p in hub.views if p != SYSTEM_PARTNERSHIP and member_of(viewer, p)]
+    foreign = [p for p in since if p not in mine]
+    if foreign:
+        raise Refused(f"not a member of partnership {foreign[0]}")
+    return viewer, {p: since.get(p, 0) for p in mine}
+
+
+@router.websocket("/v1/live")
+async def live(socket: WebSocket) -> None:
+    hub: Hub = socket.app.state.hub
+    await socket.accept()
+    try:
+        text = await asyncio.wait_for(socket.receive_text(), HELLO_SECONDS)
+        viewer, since = _hello(hub, socket.app.state.secret, text)
+    except (TimeoutError, Refused, KeyError, WebSocketDisconnect, RuntimeError) as error:
+        detail = error.detail if isinstance(error, Refused) else "expected a hello"
+        with contextlib.suppress(Exception):
+            await socket.send_text(orjson.dumps({"op": "error", "detail": detail}).decode())
+            await socket.close(POLICY, detail[:120])
+        return
+    subscription = Subscription(
+        Viewer(viewer.user, viewer.role, frozenset(since), viewer.venue), OUTBOX_LIMIT
+    )
+    hub.live.add(subscription)
+    LIVE_CONNECTIONS.inc()
+    try:
+        heads = {p: hub.views[p].position for p in since}
+        await socket.send_text(orjson.dumps({"op": "welcome", "positions": heads}).decode())
+        sender = asyncio.create_task(_send(hub, socket, subscription, since, heads))
+        receiver = asyncio.create_task(_receive(hub, socket, viewer))
+        behind = asyncio.create_task(subscription.fell_behind.wait())
+        _, pending = await asyncio.wait({sender, receiver, behind}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if subscription.overflowed:
+            with contextlib.suppress(Exception):
+                await socket.close(TRY_AGAIN_LATER, "too far behind: resume from your last position")
+    finally:
+        hub.live.remove(subscription)
+        LIVE_CONNECTIONS.dec()
+
+
+async def _send(
+    hub: Hub, socket: WebSocket, subscription: Subscription, since: dict[str, int], heads: dict[str, int]
+) -> None:
+    """Backlog (since, head] from the log, then live frames past what was sent."""
+    last = dict(since)
+    for p, head in heads.items():
+        while last[p] < head:
+            upto = min(head, last[p] + BACKLOG_CHUNK)
+            events = await asyncio.to_thread(_read, hub, p, last[p] + 1, upto)
+            view = hub.views[p]
+            for event in events:
+                if audience(view, event).admits(subscription.viewer):
+                    await socket.send_text(frame(event))
+            last[p] = upto
+            if subscription.overflowed:
+                return
+    while not subscription.overflowed:
+        await subscription.wake.wait()
+        subscription.wake.clear()
+        while subscription.frames and not subscription.overflowed:
+            p, position, text = subscription.frames.popleft()
+            if position > last[p]:
+                await socket.send_text(text)
+                last[p] = position
+
+
+def _read(hub: Hub, p: str, first: int, last: int) -> list[dict[str, Any]]:
+    return list(hub.log.read(p, first, last))
+
+
+async def _receive(hub: Hub, socket: WebSocket, viewer: Viewer) -> None:
+    """Acks from the client; anything else gets an error frame and changes nothing."""
+    while True:
+        try:
+            text = await socket.receive_text()
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            return
+        reply = await _on_message(hub, viewer, text)
+        await socket.send_text(orjson.dumps(reply).decode())
+
+
+async def _on_message(hub: Hub, viewer: Viewer, text: str) -> dict[str, Any]:
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {"op": "error", "detail": "messages must be JSON objects"}
+    if not isinstance(message, dict) or message.get("op") != "ack":
+        return {"op": "error", "detail": 'unknown op: send {"op": "ack", "alert_id": ...}'}
+    alert_id = message.get("alert_id")
+    partnership = message.get("partnership")
+    if not isinstance(alert_id, str) or not alert_id:
+        return {"op": "error", "detail": "ack needs an alert_id"}
+    candidates = [p for p in hub.views if member_of(viewer, p) and p != SYSTEM_PARTNERSHIP]
+    if isinstance(partnership, str):
+        candidates = [p for p in candidates if p == partnership]
+    for p in candidates:
+        view = hub.views[p]
+        alert = view.alerts.get(alert_id)
+        if alert is None or not audience(view, {"type": "alert.broadcast", "data": alert}).admits(viewer):
+            continue
+        command_id = message.get("command_id") if isinstance(message.get("command_id"), str) else None
+        command = Command(
+            f"{viewer.user}:{command_id}" if command_id else hub.new_id(),
+            "acknowledge_alert",
+            {"alert_id": alert_id},
+        )
+        try:
+            answer = await hub.submit(p, command, Actor(viewer.user, viewer.role))
+        except (Rejected, NotFound) as error:
+            return {"op": "error", "detail": str(error)}
+        return {
+            "op": "acked",
+            "alert_id": alert_id,
+            "partnership": p,
+            "positions": answer.get("positions", []),
+        }
+    return {"op": "error", "detail": f"no alert {alert_id}"}

@@ -1,0 +1,127 @@
+"""The auditors' door: the whole history, its verification, and any view as of a moment."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from api.access import require
+from api.common import Signed, ensure, hub_of
+from api.routes.subjects import present
+from hub.domain import iso
+from hub.service import Hub
+from projections.live import Viewer
+from projections.views import PartnershipView
+
+router = APIRouter(prefix="/v1/partnerships/{p}", tags=["audit"])
+
+
+@router.get("/audit/events")
+def events(
+    request: Request,
+    p: str,
+    from_position: int = 1,
+    to_position: int | None = None,
+    type: str | None = None,
+    stream: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    viewer: Viewer = Signed,
+) -> StreamingResponse:
+    """The log itself as NDJSON, one envelope per line, optionally filtered."""
+    require(viewer, "audit", p)
+    hub = hub_of(request)
+    hub.view(p)
+    ensure(from_position >= 1, 422, "from_position must be at least 1")
+    ensure(
+        to_position is None or to_position >= from_position,
+        422,
+        "to_position must not be before from_position",
+    )
+    after = iso(since) if since else None
+    before = iso(until) if until else None
+
+    def lines() -> Iterator[bytes]:
+        for e in hub.log.read(p, from_position, to_position):
+            if type and e["type"] != type and not e["type"].startswith(type + "."):
+                continue
+            if stream and e["stream"] != stream:
+                continue
+            if actor and e["actor"]["user"] != actor:
+                continue
+            if (after and e["occurred_at"] < after) or (before and e["occurred_at"] > before):
+                continue
+            yield orjson.dumps(e) + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.get("/audit/verify")
+def verify(request: Request, p: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    require(viewer, "audit", p)
+    hub = hub_of(request)
+    hub.view(p)
+    result = hub.log.verify(p)
+    return {
+        "ok": result.ok,
+        "checked": result.checked,
+        "first_bad_position": result.first_bad_position,
+        "reason": result.reason,
+    }
+
+
+@router.get("/audit/state")
+def state(
+    request: Request,
+    p: str,
+    as_of: datetime | None = None,
+    position: int | None = None,
+    viewer: Viewer = Signed,
+) -> dict[str, Any]:
+    """Every view of the partnership as it was at `as_of` (recorded time) or at `position`."""
+    require(viewer, "audit", p)
+    hub = hub_of(request)
+    hub.view(p)
+    ensure(as_of is None or as_of.tzinfo is not None, 422, "as_of must include a timezone")
+    ensure(position is None or position >= 0, 422, "position must not be negative")
+    view = hub.state_as_of(p, iso(as_of) if as_of else None, position)
+    return describe(hub, view)
+
+
+def describe(hub: Hub, view: PartnershipView) -> dict[str, Any]:
+    """A whole view for auditors, with subjects shown as they can be seen now (erased stays erased)."""
+    current = hub.view(view.id).subjects
+    subjects = [
+        present(hub, view.id, s) if s in current else {"subject_id": s, "erased": True} for s in view.subjects
+    ]
+    data = view.to_dict()
+    data["members"] = [{k: v for k, v in m.items() if k != "password_hash"} for m in view.members.values()]
+    data["subjects"] = subjects
+    return data
+
+
+@router.get("/statistics")
+def statistics(request: Request, p: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    """Figures for partnership meetings and police: incidents by category and venue, losses."""
+    require(viewer, "statistics", p)
+    view = hub_of(request).view(p)
+    incidents = list(view.incidents.values())
+    return {
+        "incidents_by_category": dict(Counter(i["category"] for i in incidents)),
+        "incidents_by_venue": dict(Counter(i["venue"] for i in incidents)),
+        "loss_value_total": round(sum(i["loss_value"] for i in incidents), 2),
+        "incidents_with_crime_reference": sum(1 for i in incidents if i["crime_reference"]),
+        "alerts": len(view.alerts),
+        "sightings": len(view.sightings),
+        "warnings_issued": len(view.warnings),
+        "exclusions_by_status": dict(Counter(x["status"] for x in view.exclusions.values())),
+        "breaches": sum(len(x["breaches"]) for x in view.exclusions.values()),
+        "events_by_type": dict(view.counts),
+    }

@@ -1,0 +1,122 @@
+"""Warnings and exclusions: issue, confirm, serve, appeal, revoke; the gallery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+
+from api.access import require
+from api.common import Signed, ensure, hub_of, submit
+from api.routes.subjects import matches, present
+from hub.domain import iso
+from projections.live import VENUE_ROLES, Viewer
+from schemas.commands import ExclusionStep, IssueExclusion
+
+router = APIRouter(prefix="/v1/partnerships/{p}", tags=["exclusions"])
+
+Status = Literal["active", "proposed", "revoked", "expired", "all"]
+
+
+@router.post("/exclusions", status_code=201)
+async def issue(request: Request, p: str, body: IssueExclusion, viewer: Viewer = Signed) -> dict[str, Any]:
+    """A warning (yellow card), or an exclusion notice on the board's decision."""
+    require(viewer, "exclude", p)
+    hub = hub_of(request)
+    subject = hub.view(p).subjects.get(body.subject_id)
+    ensure(subject is not None, 422, f"no subject {body.subject_id}")
+    assert subject is not None
+    ensure(not subject["erased"], 409, f"subject {body.subject_id} has been erased")
+    common: dict[str, Any] = {
+        "subject_id": body.subject_id,
+        "venues": sorted(set(body.venues)),
+        "reason": body.reason,
+    }
+    if body.kind == "warning":
+        args = {**common, "warning_id": hub.new_id()}
+        return await submit(request, viewer, p, "issue_warning", args)
+    args = {
+        **common,
+        "exclusion_id": hub.new_id(),
+        "starts_at": iso(body.starts_at) if body.starts_at else None,
+        "ends_at": iso(body.ends_at) if body.ends_at else None,
+    }
+    return await submit(request, viewer, p, "issue_exclusion", args)
+
+
+STEPS = {
+    "confirm": "confirm_exclusion",
+    "serve": "serve_exclusion",
+    "appeal": "appeal_exclusion",
+    "revoke": "revoke_exclusion",
+}
+
+
+@router.post("/exclusions/{exclusion_id}/{step}", status_code=201)
+async def take_step(
+    request: Request,
+    p: str,
+    exclusion_id: str,
+    step: Literal["confirm", "serve", "appeal", "revoke"],
+    body: ExclusionStep | None = None,
+    viewer: Viewer = Signed,
+) -> dict[str, Any]:
+    require(viewer, "exclude", p)
+    exclusion = hub_of(request).view(p).exclusions.get(exclusion_id)
+    ensure(exclusion is not None, 404, f"no exclusion {exclusion_id}")
+    assert exclusion is not None
+    args = {
+        "exclusion_id": exclusion_id,
+        "subject_id": exclusion["subject_id"],
+        "note": (body or ExclusionStep()).note,
+    }
+    return await submit(request, viewer, p, STEPS[step], args)
+
+
+@router.get("/exclusions")
+def gallery(
+    request: Request, p: str, status: Status = "active", q: str = "", viewer: Viewer = Signed
+) -> list[dict[str, Any]]:
+    """The gallery: exclusions (active ones by default) with the subject's photo and terms.
+
+    Door and retail staff see only those whose scope covers their venue.
+    """
+    require(viewer, "gallery", p)
+    hub = hub_of(request)
+    view = hub.view(p)
+    now = iso(hub.clock.now())
+    found = []
+    for x in view.exclusions.values():
+        state = x["status"]
+        if state == "active" and not x["starts_at"] <= now < x["ends_at"]:
+            state = "pending" if now < x["starts_at"] else "ended"
+        if status != "all" and state != status:
+            continue
+        if viewer.role in VENUE_ROLES and x["venues"] and viewer.venue not in x["venues"]:
+            continue
+        if status != "active" and viewer.role != "coordinator" and viewer.role != "auditor":
+            continue
+        subject = present(hub, p, x["subject_id"])
+        if not matches(subject, q):
+            continue
+        venues = [view.venues.get(v, {"id": v, "name": v})["name"] for v in x["venues"]]
+        found.append(
+            {**x, "status": state, "subject": subject, "venue_names": venues or ["all member venues"]}
+        )
+    return sorted(found, key=lambda x: x["ends_at"])
+
+
+@router.get("/warnings")
+def warnings(request: Request, p: str, viewer: Viewer = Signed) -> list[dict[str, Any]]:
+    require(viewer, "exclude", p)
+    hub = hub_of(request)
+    cutoff = iso(hub.clock.now() - timedelta(days=365))
+    return [
+        {
+            **w,
+            "live": not w["lapsed"] and w["issued_at"] > cutoff,
+            "subject": present(hub, p, w["subject_id"]),
+        }
+        for w in hub.view(p).warnings.values()
+    ]

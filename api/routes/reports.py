@@ -1,0 +1,185 @@
+"""Sightings (with a still, or an ID-sought image) and incident reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from api.access import require
+from api.common import Signed, ensure, hub_of, submit
+from api.routes.subjects import read_upload, save_image
+from hub.domain import iso
+from projections.live import VENUE_ROLES, Viewer
+from schemas.commands import CloseIncident, CrimeReference, LinkSubject, PostSighting, ReportIncident
+
+router = APIRouter(prefix="/v1/partnerships/{p}")
+
+
+async def _sighting_body(request: Request) -> tuple[PostSighting, Any]:
+    """JSON, or multipart with the fields and a `still` image."""
+    kind = request.headers.get("content-type", "")
+    try:
+        if kind.startswith("multipart/form-data"):
+            form = await request.form()
+            fields = {k: v for k, v in form.items() if k != "still" and isinstance(v, str) and v != ""}
+            still = form.get("still")
+            return PostSighting.model_validate(fields), still if hasattr(still, "read") else None
+        return PostSighting.model_validate_json(await request.body()), None
+    except ValidationError as error:
+        raise HTTPException(422, error.errors(include_url=False, include_context=False)) from error
+
+
+@router.post(
+    "/sightings",
+    status_code=201,
+    tags=["sightings"],
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": PostSighting.model_json_schema()}}}
+    },
+)
+async def post_sighting(request: Request, p: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    """A subject seen at a venue; with no subject, an ID-sought person is registered."""
+    require(viewer, "report", p)
+    hub = hub_of(request)
+    view = hub.view(p)
+    body, still = await _sighting_body(request)
+    ensure(body.venue in view.venues, 422, f"no venue {body.venue} in this partnership")
+    ensure(body.subject_id is None or body.subject_id in view.subjects, 422, f"no subject {body.subject_id}")
+    raw = await read_upload(still) if still is not None else None
+    subject_id = body.subject_id
+    if subject_id is None:
+        personal: dict[str, Any] = {
+            "name": None,
+            "aliases": [],
+            "date_of_birth": None,
+            "description": body.note,
+        }
+        registration = {"subject_id": hub.new_id(), "personal": personal}
+        subject_id = (await submit(request, viewer, p, "register_subject", registration, "id-sought"))["id"]
+    sighting_id = hub.new_id()
+    still_id = None
+    if raw is not None:
+        still_id = hub.new_id()
+        save_image(hub, subject_id, still_id, raw)
+    args: dict[str, Any] = {
+        "sighting_id": sighting_id,
+        "subject_id": subject_id,
+        "venue": body.venue,
+        "seen_at": iso(body.seen_at or hub.clock.now()),
+        "camera": body.camera,
+        "note": body.note,
+        "still_id": still_id,
+    }
+    return await submit(request, viewer, p, "record_sighting", args)
+
+
+@router.get("/sightings", tags=["sightings"])
+def list_sightings(request: Request, p: str, viewer: Viewer = Signed) -> list[dict[str, Any]]:
+    require(viewer, "report", p)
+    sightings = hub_of(request).view(p).sightings.values()
+    return [s for s in reversed(sightings) if _at_own_venue(viewer, s["venue"])][:500]
+
+
+@router.get("/sightings/{sighting_id}/still", tags=["sightings"])
+def get_still(
+    request: Request, p: str, sighting_id: str, size: str = "full", viewer: Viewer = Signed
+) -> Response:
+    require(viewer, "report", p)
+    hub = hub_of(request)
+    sighting = hub.view(p).sightings.get(sighting_id)
+    ensure(
+        sighting is not None and _at_own_venue(viewer, sighting["venue"]), 404, f"no sighting {sighting_id}"
+    )
+    assert sighting is not None
+    image = (
+        hub.photos.load(sighting["subject_id"], sighting["still_id"] or "", size)
+        if sighting["still_id"]
+        else None
+    )
+    ensure(image is not None, 404, "no still for this sighting, or its subject was erased")
+    return Response(image, media_type="image/jpeg")
+
+
+def _at_own_venue(viewer: Viewer, venue: str) -> bool:
+    return viewer.role not in VENUE_ROLES or viewer.venue == venue
+
+
+@router.post("/incidents", status_code=201, tags=["incidents"])
+async def report(request: Request, p: str, body: ReportIncident, viewer: Viewer = Signed) -> dict[str, Any]:
+    require(viewer, "report", p)
+    hub = hub_of(request)
+    view = hub.view(p)
+    unknown = [s for s in body.subject_ids if s not in view.subjects]
+    ensure(not unknown, 422, f"no subject {', '.join(unknown)}")
+    args = {
+        **body.model_dump(),
+        "incident_id": hub.new_id(),
+        "occurred_at": iso(body.occurred_at or hub.clock.now()),
+        "subject_ids": list(dict.fromkeys(body.subject_ids)),
+    }
+    return await submit(request, viewer, p, "report_incident", args)
+
+
+@router.get("/incidents", tags=["incidents"])
+def list_incidents(
+    request: Request, p: str, status: str | None = None, viewer: Viewer = Signed
+) -> list[dict[str, Any]]:
+    require(viewer, "report", p)
+    incidents = hub_of(request).view(p).incidents.values()
+    return [
+        i
+        for i in reversed(incidents)
+        if _at_own_venue(viewer, i["venue"]) and (status is None or i["status"] == status)
+    ][:500]
+
+
+def _incident(request: Request, p: str, incident_id: str, viewer: Viewer) -> dict[str, Any]:
+    incident = hub_of(request).view(p).incidents.get(incident_id)
+    ensure(
+        incident is not None and _at_own_venue(viewer, incident["venue"]), 404, f"no incident {incident_id}"
+    )
+    assert incident is not None
+    return incident
+
+
+@router.get("/incidents/{incident_id}", tags=["incidents"])
+def get_incident(request: Request, p: str, incident_id: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    require(viewer, "report", p)
+    return _incident(request, p, incident_id, viewer)
+
+
+@router.post("/incidents/{incident_id}/crime-reference", status_code=201, tags=["incidents"])
+async def crime_reference(
+    request: Request, p: str, incident_id: str, body: CrimeReference, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "crime_reference", p)
+    _incident(request, p, incident_id, viewer)
+    args = {"incident_id": incident_id, "crime_reference": body.crime_reference}
+    return await submit(request, viewer, p, "record_crime_reference", args)
+
+
+@router.post("/incidents/{incident_id}/link-subject", status_code=201, tags=["incidents"])
+async def link_subject(
+    request: Request, p: str, incident_id: str, body: LinkSubject, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "follow", p)
+    _incident(request, p, incident_id, viewer)
+    ensure(body.subject_id in hub_of(request).view(p).subjects, 422, f"no subject {body.subject_id}")
+    return await submit(
+        request, viewer, p, "link_subject", {"incident_id": incident_id, "subject_id": body.subject_id}
+    )
+
+
+@router.post("/incidents/{incident_id}/close", status_code=201, tags=["incidents"])
+async def close(
+    request: Request, p: str, incident_id: str, body: CloseIncident | None = None, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "follow", p)
+    _incident(request, p, incident_id, viewer)
+    outcome = (body or CloseIncident()).outcome
+    return await submit(
+        request, viewer, p, "close_incident", {"incident_id": incident_id, "outcome": outcome}
+    )

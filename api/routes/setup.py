@@ -1,0 +1,149 @@
+"""Sign-in, partnerships, venues, radio channels and members."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+
+from api.access import member_of, require
+from api.auth import EVERY_PARTNERSHIP, TOKEN_SECONDS, issue_token
+from api.common import Signed, ensure, hub_of, submit
+from hub.passwords import check_password, hash_password
+from hub.service import SYSTEM_PARTNERSHIP
+from projections.live import Viewer
+from schemas.commands import AddVenue, ChangeVenue, EnrolMember, OpenChannel, RegisterPartnership
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/auth/token", tags=["auth"])
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+) -> dict[str, Any]:
+    """OAuth2 password flow: a signed token valid for an hour."""
+    found = hub_of(request).users().get(username)
+    member = found[1] if found else None
+    if not check_password(member["password_hash"] if member else None, password) or not (
+        member and member["active"]
+    ):
+        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+    assert found is not None
+    partnership = found[0]
+    partnerships = frozenset({EVERY_PARTNERSHIP if partnership == SYSTEM_PARTNERSHIP else partnership})
+    viewer = Viewer(username, member["role"], partnerships, member["venue"])
+    token = issue_token(request.app.state.secret, viewer)
+    return {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_SECONDS}
+
+
+@router.get("/me", tags=["auth"])
+def me(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
+    """Who the token says you are, with your partnerships' names and venues."""
+    hub = hub_of(request)
+    visible = [p for p in hub.views if p != SYSTEM_PARTNERSHIP and member_of(viewer, p)]
+    return {
+        "user": viewer.user,
+        "role": viewer.role,
+        "venue": viewer.venue,
+        "partnerships": [_summary(hub.view(p)) for p in visible if hub.views[p].name],
+    }
+
+
+def _summary(view: Any) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "name": view.name,
+        "venues": sorted(view.venues.values(), key=lambda v: v["name"]),
+        "channels": view.channels,
+        "position": view.position,
+    }
+
+
+@router.post("/partnerships", status_code=201, tags=["set-up"])
+async def register_partnership(
+    request: Request, body: RegisterPartnership, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "manage_partnerships")
+    ensure(not body.id.startswith("_"), 422, "partnership ids may not start with '_'")
+    return await submit(request, viewer, body.id, "register_partnership", body.model_dump())
+
+
+@router.get("/partnerships", tags=["set-up"])
+def list_partnerships(request: Request, viewer: Viewer = Signed) -> list[dict[str, Any]]:
+    hub = hub_of(request)
+    return [
+        _summary(view)
+        for p, view in sorted(hub.views.items())
+        if p != SYSTEM_PARTNERSHIP and view.name and member_of(viewer, p)
+    ]
+
+
+@router.get("/partnerships/{p}", tags=["set-up"])
+def get_partnership(request: Request, p: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    require(viewer, "gallery" if viewer.role != "admin" else "manage_partnerships", p)
+    return _summary(hub_of(request).view(p))
+
+
+@router.post("/partnerships/{p}/venues", status_code=201, tags=["set-up"])
+async def add_venue(request: Request, p: str, body: AddVenue, viewer: Viewer = Signed) -> dict[str, Any]:
+    require(viewer, "manage_members", p)
+    args = {"venue_id": body.id, "name": body.name, "kind": body.kind}
+    return await submit(request, viewer, p, "add_venue", args)
+
+
+@router.patch("/partnerships/{p}/venues/{venue}", status_code=201, tags=["set-up"])
+async def change_venue(
+    request: Request, p: str, venue: str, body: ChangeVenue, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "manage_members", p)
+    return await submit(request, viewer, p, "change_venue", {"venue_id": venue, **body.model_dump()})
+
+
+@router.delete("/partnerships/{p}/venues/{venue}", status_code=201, tags=["set-up"])
+async def remove_venue(request: Request, p: str, venue: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    require(viewer, "manage_members", p)
+    return await submit(request, viewer, p, "remove_venue", {"venue_id": venue})
+
+
+@router.post("/partnerships/{p}/channels", status_code=201, tags=["set-up"])
+async def open_channel(
+    request: Request, p: str, body: OpenChannel, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "manage_members", p)
+    return await submit(request, viewer, p, "open_channel", {"channel": body.id, "name": body.name})
+
+
+@router.post("/partnerships/{p}/members", status_code=201, tags=["set-up"])
+async def enrol_member(
+    request: Request, p: str, body: EnrolMember, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "manage_members", p)
+    ensure(
+        viewer.role == "admin" or body.role not in ("admin", "coordinator"),
+        403,
+        f"a coordinator may not enrol a {body.role}",
+    )
+    ensure(body.role != "admin", 422, "admins are made with `hub admin create`")
+    ensure(body.username not in hub_of(request).users(), 409, f"username {body.username} is taken")
+    args = {
+        "username": body.username,
+        "role": body.role,
+        "venue": body.venue,
+        "password_hash": hash_password(body.password),
+    }
+    return await submit(request, viewer, p, "enrol_member", args)
+
+
+@router.get("/partnerships/{p}/members", tags=["set-up"])
+def list_members(request: Request, p: str, viewer: Viewer = Signed) -> list[dict[str, Any]]:
+    require(viewer, "manage_members", p)
+    members = hub_of(request).view(p).members.values()
+    return [{k: v for k, v in m.items() if k != "password_hash"} for m in members]
+
+
+@router.post("/partnerships/{p}/members/{username}/revoke", status_code=201, tags=["set-up"])
+async def revoke_member(request: Request, p: str, username: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    require(viewer, "manage_members", p)
+    return await submit(request, viewer, p, "revoke_member", {"username": username})

@@ -1,0 +1,192 @@
+"""Subjects (persons of interest): registration, photos, identification, access export, erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import Response
+
+from api.access import require
+from api.common import Signed, ensure, hub_of, submit
+from hub.domain import iso
+from hub.photos import MAX_BYTES, BadImage
+from hub.service import Hub
+from projections.live import VENUE_ROLES, Viewer
+from projections.views import PartnershipView, active_exclusions
+from schemas.commands import EraseSubject, IdentifySubject, RegisterSubject
+
+router = APIRouter(prefix="/v1/partnerships/{p}", tags=["subjects"])
+
+
+def present(hub: Hub, p: str, subject_id: str) -> dict[str, Any]:
+    """A subject as screens show it: personal data opened, or marked erased."""
+    record = hub.view(p).subjects[subject_id]
+    personal = hub.personal(p, subject_id)
+    return {
+        "subject_id": subject_id,
+        "id_sought": record["id_sought"],
+        "erased": record["erased"] or personal is None,
+        "name": personal.get("name") if personal else None,
+        "aliases": personal.get("aliases", []) if personal else [],
+        "date_of_birth": personal.get("date_of_birth") if personal else None,
+        "description": personal.get("description", "") if personal else "",
+        "photos": record["photos"] if personal else [],
+        "registered_at": record["registered_at"],
+    }
+
+
+def visible_subjects(hub: Hub, view: PartnershipView, viewer: Viewer) -> set[str]:
+    """Subjects a user may see: all for a coordinator; otherwise the excluded (in the
+    user's scope), the ID-sought, and those named in an active alert."""
+    if viewer.role == "coordinator":
+        return set(view.subjects)
+    now = iso(hub.clock.now())
+    seen = {
+        x["subject_id"]
+        for x in active_exclusions(view, now)
+        if viewer.role not in VENUE_ROLES or not x["venues"] or viewer.venue in x["venues"]
+    }
+    if viewer.role != "auditor":
+        seen |= {s for s, r in view.subjects.items() if r["id_sought"]}
+        seen |= {
+            a["subject_id"] for a in view.alerts.values() if a["status"] == "active" and a.get("subject_id")
+        }
+    return seen
+
+
+def _known(hub: Hub, p: str, subject_id: str, viewer: Viewer) -> None:
+    view = hub.view(p)
+    ensure(
+        subject_id in view.subjects and subject_id in visible_subjects(hub, view, viewer),
+        404,
+        f"no subject {subject_id}",
+    )
+
+
+@router.post("/subjects", status_code=201)
+async def register(
+    request: Request, p: str, body: RegisterSubject, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "manage_subjects", p)
+    hub_of(request).view(p)
+    args = {"subject_id": hub_of(request).new_id(), "personal": body.model_dump()}
+    return await submit(request, viewer, p, "register_subject", args)
+
+
+@router.get("/subjects")
+def list_subjects(request: Request, p: str, q: str = "", viewer: Viewer = Signed) -> list[dict[str, Any]]:
+    require(viewer, "manage_subjects", p)
+    hub = hub_of(request)
+    subjects = [present(hub, p, s) for s in hub.view(p).subjects]
+    return [s for s in subjects if matches(s, q)]
+
+
+def matches(subject: dict[str, Any], query: str) -> bool:
+    if not query:
+        return True
+    text = " ".join([subject["name"] or "", *subject["aliases"], subject["description"]]).lower()
+    return all(word in text for word in query.lower().split())
+
+
+@router.get("/subjects/{subject_id}")
+def get_subject(request: Request, p: str, subject_id: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    require(viewer, "gallery", p)
+    hub = hub_of(request)
+    _known(hub, p, subject_id, viewer)
+    return present(hub, p, subject_id)
+
+
+@router.post("/subjects/{subject_id}/photos", status_code=201)
+async def add_photo(
+    request: Request, p: str, subject_id: str, image: UploadFile, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "manage_subjects", p)
+    hub = hub_of(request)
+    _known(hub, p, subject_id, viewer)
+    photo_id = hub.new_id()
+    save_image(hub, subject_id, photo_id, await read_upload(image))
+    return await submit(request, viewer, p, "add_photo", {"subject_id": subject_id, "photo_id": photo_id})
+
+
+async def read_upload(image: UploadFile) -> bytes:
+    raw = await image.read(MAX_BYTES + 1)
+    ensure(len(raw) <= MAX_BYTES, 413, f"image is larger than {MAX_BYTES // (1024 * 1024)} MB")
+    ensure(len(raw) > 0, 422, "image is empty")
+    return raw
+
+
+def save_image(hub: Hub, key_id: str, photo_id: str, raw: bytes) -> None:
+    try:
+        hub.photos.save(key_id, photo_id, raw)
+    except BadImage as error:
+        ensure(False, 413 if error.too_large else 422, str(error))
+
+
+@router.get("/subjects/{subject_id}/photos/{photo_id}")
+def get_photo(
+    request: Request, p: str, subject_id: str, photo_id: str, size: str = "thumb", viewer: Viewer = Signed
+) -> Response:
+    require(viewer, "gallery", p)
+    hub = hub_of(request)
+    _known(hub, p, subject_id, viewer)
+    ensure(photo_id in hub.view(p).subjects[subject_id]["photos"], 404, f"no photo {photo_id}")
+    image = hub.photos.load(subject_id, photo_id, size)
+    ensure(image is not None, 404, "photo erased or unavailable")
+    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.post("/subjects/{subject_id}/identify", status_code=201)
+async def identify(
+    request: Request, p: str, subject_id: str, body: IdentifySubject, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "manage_subjects", p)
+    hub = hub_of(request)
+    _known(hub, p, subject_id, viewer)
+    old = hub.personal(p, subject_id) or {}
+    personal = {**old, **body.model_dump()}
+    return await submit(
+        request, viewer, p, "identify_subject", {"subject_id": subject_id, "personal": personal}
+    )
+
+
+@router.get("/subjects/{subject_id}/export")
+def export(request: Request, p: str, subject_id: str, viewer: Viewer = Signed) -> dict[str, Any]:
+    """Subject access: everything the partnership holds about one person."""
+    require(viewer, "manage_subjects", p)
+    hub = hub_of(request)
+    _known(hub, p, subject_id, viewer)
+    view = hub.view(p)
+
+    def involving(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in records.values()
+            if r.get("subject_id") == subject_id or subject_id in r.get("subject_ids", ())
+        ]
+
+    events = [
+        {k: v for k, v in e.items() if k != "data"}
+        | {"data": {k: v for k, v in e["data"].items() if k != "personal"}}
+        for stream in (f"subject-{subject_id}", f"exclusion-{subject_id}")
+        for e in hub.log.read_stream(p, stream)
+    ]
+    return {
+        "subject": present(hub, p, subject_id),
+        "warnings": involving(view.warnings),
+        "exclusions": involving(view.exclusions),
+        "incidents": involving(view.incidents),
+        "sightings": involving(view.sightings),
+        "alerts": involving(view.alerts),
+        "events": events,
+    }
+
+
+@router.post("/subjects/{subject_id}/erase", status_code=201)
+async def erase(
+    request: Request, p: str, subject_id: str, body: EraseSubject | None = None, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    require(viewer, "manage_subjects", p)
+    _known(hub_of(request), p, subject_id, viewer)
+    reason = (body or EraseSubject()).reason
+    return await submit(request, viewer, p, "erase_subject", {"subject_id": subject_id, "reason": reason})

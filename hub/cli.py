@@ -1,0 +1,174 @@
+"""`hub`: serve, administer, replay and verify the hub from the command line.
+
+Every command takes `--data DIR` (or HUB_DATA) for the data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from hub.bootstrap import attach, build, data_dir
+from hub.service import Hub
+
+
+@asynccontextmanager
+async def running(folder: Path, run_processors: bool = True) -> AsyncIterator[Hub]:
+    """An embedded hub for a one-off command (run it while the server is stopped)."""
+    hub = build(folder, run_processors=run_processors)
+    hub.start()
+    attach(hub, asyncio.get_running_loop())
+    try:
+        yield hub
+        await hub.settle()
+    finally:
+        hub.save_snapshot()
+        hub.log.close()
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    folder = data_dir(args.data)
+    if args.demo:
+        asyncio.run(_seed_demo(folder))
+    app = create_app(folder)
+    print(f"the hub: serving http://{args.host}:{args.port} (data in {folder.resolve()})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, ws_max_size=64 * 1024)
+    return 0
+
+
+async def _seed_demo(folder: Path) -> None:
+    from hub import demo
+
+    async with running(folder) as hub:
+        created = await demo.seed(hub)
+    print("demo partnership:", demo.PARTNERSHIP, "(created now)" if created else "(already there)")
+    print(f"log in with any of these users, password '{demo.PASSWORD}':")
+    print("  admin (admin)")
+    for username, role, venue in demo.MEMBERS:
+        print(f"  {username:<14} {role:<14} {venue or ''}")
+
+
+def admin_create(args: argparse.Namespace) -> int:
+    from hub.demo import create_admin
+
+    if not args.password_stdin:
+        print("give the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        print("the password must have at least 8 characters", file=sys.stderr)
+        return 2
+
+    async def create() -> None:
+        async with running(data_dir(args.data)) as hub:
+            if args.name in hub.users():
+                raise SystemExit(f"user {args.name} already exists")
+            await create_admin(hub, args.name, password)
+
+    asyncio.run(create())
+    print(f"admin {args.name} created")
+    return 0
+
+
+def users_list(args: argparse.Namespace) -> int:
+    async def show() -> None:
+        async with running(data_dir(args.data), run_processors=False) as hub:
+            for username, (p, member) in sorted(hub.users().items()):
+                state = "active" if member["active"] else "revoked"
+                print(f"{username:<20} {member['role']:<14} {p:<16} {member['venue'] or '':<16} {state}")
+
+    asyncio.run(show())
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Rebuild every view from the whole log and save a fresh snapshot."""
+    folder = data_dir(args.data)
+    (folder / "snapshot.json").unlink(missing_ok=True)
+    hub = build(folder, run_processors=False)
+    started = time.perf_counter()
+
+    def progress(done: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"  {done:>12,} events  {rate:>10,.0f} events/s", file=sys.stderr, flush=True)
+
+    folded = hub.start(on_progress=progress)
+    seconds = time.perf_counter() - started
+    hub.save_snapshot()
+    hub.log.close()
+    print(f"replayed {folded:,} events into {len(hub.views)} partnerships in {seconds:.2f}s")
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Exit 0 only when every partnership's whole history verifies."""
+    hub = build(data_dir(args.data), run_processors=False)
+    ok = True
+    for p in hub.log.partnerships():
+        result = hub.log.verify(p)
+        if result.ok:
+            print(f"{p}: ok, {result.checked} events")
+        else:
+            ok = False
+            print(f"{p}: FAILED at position {result.first_bad_position} ({result.reason})")
+    hub.log.close()
+    return 0 if ok else 1
+
+
+def schemas_export(args: argparse.Namespace) -> int:
+    from hub.schemas_export import export
+
+    written = export(Path(args.dir))
+    print(f"wrote {len(written)} files to {args.dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hub", description=__doc__)
+    parser.add_argument("--data", help="data folder (default: $HUB_DATA or ./data)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Any, **kwargs: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, **kwargs)
+        sub.add_argument("--data", default=argparse.SUPPRESS, help="data folder")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    s = command("serve", serve, help="serve the API, live socket and web app")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--demo", action="store_true", help="seed the demo partnership on first start")
+    s.add_argument("--log-level", default="info")
+
+    admin = commands.add_parser("admin", help="administrators").add_subparsers(dest="what", required=True)
+    a = admin.add_parser("create", help="create an admin")
+    a.add_argument("name")
+    a.add_argument("--password-stdin", action="store_true")
+    a.add_argument("--data", default=argparse.SUPPRESS)
+    a.set_defaults(handler=admin_create)
+
+    users = commands.add_parser("users", help="members and admins").add_subparsers(dest="what", required=True)
+    u = users.add_parser("list", help="list every user")
+    u.add_argument("--data", default=argparse.SUPPRESS)
+    u.set_defaults(handler=users_list)
+
+    command("replay", replay, help="rebuild every view from the log and save a snapshot")
+    command("verify", verify, help="check every partnership's hash chain")
+    sch = commands.add_parser("schemas", help="JSON Schemas").add_subparsers(dest="what", required=True)
+    e = sch.add_parser("export", help="write every schema and the AsyncAPI document")
+    e.add_argument("dir")
+    e.set_defaults(handler=schemas_export)
+
+    args = parser.parse_args(argv)
+    result: int = args.handler(args)
+    return result

@@ -1,0 +1,1 @@
+"""Wire schemas: the event envelope, every command body and every event's data."""

@@ -1,0 +1,202 @@
+"""Real parts for tests: a `hub serve` process on a free port, signed-in HTTP clients,
+a partnership with a member of every role, and a live socket client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+PASSWORD = "test-password-1"
+ROLES = ("door_staff", "retail_staff", "cctv_operator", "police", "coordinator", "auditor")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def hub_command(data: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", "--data", str(data), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@dataclass
+class Server:
+    """A real `hub serve` process."""
+
+    data: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/live"
+
+    def start(self) -> Server:
+        self.log_path = self.data / f"serve-{self.port}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hub",
+                "--data",
+                str(self.data),
+                "serve",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hub serve exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("hub serve did not answer within 60 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no snapshot, nothing flushed that was not already."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def login(self, username: str, password: str = PASSWORD) -> httpx.Client:
+        answer = httpx.post(self.url + "/v1/auth/token", data={"username": username, "password": password})
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def token(self, username: str, password: str = PASSWORD) -> str:
+        answer = httpx.post(self.url + "/v1/auth/token", data={"username": username, "password": password})
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+
+def make_admin(data: Path, name: str = "admin") -> None:
+    result = hub_command(data, "admin", "create", name, "--password-stdin", stdin=PASSWORD + "\n")
+    assert result.returncode == 0, result.stderr
+
+
+def create(client: httpx.Client, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    answer = client.post(path, json=body, **kwargs)
+    assert answer.status_code == 201, f"{path}: {answer.status_code} {answer.text}"
+    return dict(answer.json())
+
+
+def set_up_partnership(admin: httpx.Client, p: str) -> dict[str, str]:
+    """Partnership p with venues {p}-pub, {p}-club, {p}-shop and one member of every role.
+
+    Returns username by role; door staff are at {p}-pub, a second door at {p}-club
+    (role key 'door_staff_club'), retail staff at {p}-shop.
+    """
+    create(admin, "/v1/partnerships", {"id": p, "name": f"Partnership {p}"})
+    for venue, kind in (("pub", "night_time"), ("club", "night_time"), ("shop", "retail")):
+        create(
+            admin,
+            f"/v1/partnerships/{p}/venues",
+            {"id": f"{p}-{venue}", "name": f"{p} {venue}", "kind": kind},
+        )
+    users = {}
+    for role in ROLES:
+        venue = {"door_staff": f"{p}-pub", "retail_staff": f"{p}-shop"}.get(role)
+        username = f"{p}.{role}"
+        create(
+            admin,
+            f"/v1/partnerships/{p}/members",
+            {"username": username, "password": PASSWORD, "role": role, "venue": venue},
+        )
+        users[role] = username
+    create(
+        admin,
+        f"/v1/partnerships/{p}/members",
+        {"username": f"{p}.door_club", "password": PASSWORD, "role": "door_staff", "venue": f"{p}-club"},
+    )
+    users["door_staff_club"] = f"{p}.door_club"
+    return users
+
+
+class Live:
+    """A real websockets client on /v1/live."""
+
+    def __init__(self, server: Server, token: str, since: dict[str, int] | None = None) -> None:
+        self.connection: ClientConnection = connect(server.ws_url, open_timeout=10)
+        self.connection.send(json.dumps({"op": "hello", "token": token, "since": since or {}}))
+        self.welcome = json.loads(self.connection.recv(timeout=10))
+
+    def next(self, timeout: float = 5) -> dict[str, Any]:
+        return dict(json.loads(self.connection.recv(timeout=timeout)))
+
+    def frames_until(self, predicate: Any, timeout: float = 5) -> list[dict[str, Any]]:
+        """Frames received until one matches `predicate` (inclusive)."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.next(max(0.01, deadline - time.monotonic()))
+            got.append(frame)
+            if predicate(frame):
+                return got
+
+    def drain(self, quiet: float = 0.5) -> list[dict[str, Any]]:
+        """Every frame that arrives until the socket is quiet for `quiet` seconds."""
+        got = []
+        while True:
+            try:
+                got.append(self.next(quiet))
+            except TimeoutError:
+                return got
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@contextmanager
+def running_server(data: Path) -> Iterator[Server]:
+    server = Server(data).start()
+    try:
+        yield server
+    finally:
+        server.stop()
