@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 DATA ?= data
 PORT ?= 8000
+KAFKA_PORT ?= 39092
+export KAFKA_PORT
 
-.PHONY: setup run test lint unit integration clean
+.PHONY: setup run test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +26,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The Kafka tests talk to a real one-broker KRaft cluster that scripts/kafka starts here.
 test: setup lint
-	$(BIN)/pytest
+	scripts/kafka start
+	HUB_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/pytest; status=$$?; scripts/kafka stop; exit $$status
 
 clean:
 	rm -rf $(DATA)

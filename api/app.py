@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import live
+from api import live, web
 from api.metrics import EVENTS, LATENCY, POSITION, REGISTRY, REQUESTS
 from api.routes import alerts, audit, exclusions, reports, setup, subjects
 from hub import __version__
@@ -57,7 +57,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise _TooLarge()
+                raise _TooLarge(limit)
             return message
 
         try:
@@ -66,8 +66,11 @@ class BodyLimit:
             await _too_large(limit, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body parsing passes it on as 413 rather than a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than {limit} bytes")
 
 
 async def _too_large(limit: int, send: Send) -> None:
@@ -113,9 +116,12 @@ def create_app(data: Path, clock: Clock | None = None, hub: Hub | None = None) -
     for module in (setup, alerts, subjects, exclusions, reports, audit):
         app.include_router(module.router)
     app.include_router(live.router)
+    web.mount(app)
     _errors(app)
-    _operations(app)
+    # inside the metrics middleware: its receive runs in a task group, which would wrap
+    # the 413 of a streamed body in an ExceptionGroup (answered 400 by FastAPI)
     app.add_middleware(BodyLimit)
+    _operations(app)
     return app
 
 

@@ -135,11 +135,14 @@ def _read(hub: Hub, p: str, first: int, last: int) -> list[dict[str, Any]]:
 async def _receive(hub: Hub, socket: WebSocket, viewer: Viewer) -> None:
     """Acks from the client; anything else gets an error frame and changes nothing."""
     while True:
-        try:
-            text = await socket.receive_text()
-        except (WebSocketDisconnect, RuntimeError, KeyError):
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
             return
-        reply = await _on_message(hub, viewer, text)
+        text = message.get("text")
+        if text is None:
+            reply: dict[str, Any] = {"op": "error", "detail": "send JSON text frames, not binary"}
+        else:
+            reply = await _on_message(hub, viewer, text)
         await socket.send_text(orjson.dumps(reply).decode())
 
 

@@ -110,6 +110,36 @@ class _Ids:
 new_id = _Ids().new
 
 
+def stamp(
+    pending: Pending, position: int, prev_hash: str, version: int, recorded_at: str
+) -> list[dict[str, Any]]:
+    """The stored envelopes of a pending append that follows `position`, `prev_hash` and
+    the stream's `version`: ids, positions, stream versions and the hash chain added."""
+    stored = []
+    for event in pending.events:
+        position += 1
+        version += 1
+        envelope = {
+            "id": new_id(),
+            "type": event["type"],
+            "schema_version": 1,
+            "partnership": pending.partnership,
+            "stream": pending.stream,
+            "stream_version": version,
+            "position": position,
+            "occurred_at": event["occurred_at"],
+            "recorded_at": recorded_at,
+            "actor": event["actor"],
+            "command_id": pending.command_id,
+            "correlation_id": event.get("correlation_id") or pending.command_id,
+            "causation_id": event.get("causation_id"),
+            "data": event["data"],
+        }
+        prev_hash = envelope["hash"] = chain(prev_hash, canonical(envelope))
+        stored.append(envelope)
+    return stored
+
+
 def check_chain(partnership: str, envelopes: Iterator[tuple[bytes, str]]) -> Verification:
     """Walk (canonical body, stored hash) pairs in position order and find the first break.
 

@@ -37,7 +37,9 @@ def prepare(raw: bytes) -> tuple[bytes, bytes]:
                 raise BadImage(f"image has more than {MAX_PIXELS} pixels", too_large=True)
             probe.load()
             upright = ImageOps.exif_transpose(probe).convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise BadImage(f"image has more than {MAX_PIXELS} pixels", too_large=True) from error
+    except (UnidentifiedImageError, OSError) as error:
         raise BadImage(f"not a readable image: {error}") from error
     # A fresh image holds pixels only: EXIF, GPS and comments are left behind.
     clean = Image.new("RGB", upright.size)

@@ -8,11 +8,13 @@ answered only after its commit, so a write answered 201 survives `kill -9`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,8 @@ from hub.log import (
     Pending,
     Verification,
     canonical,
-    chain,
     check_chain,
-    new_id,
+    stamp,
 )
 
 SCHEMA = """
@@ -42,6 +43,10 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (partnership, position)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events (partnership, stream, stream_version);
+CREATE TABLE IF NOT EXISTS offsets (
+    partition INTEGER PRIMARY KEY,
+    next_offset INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS commands (
     partnership TEXT NOT NULL,
     command_id TEXT NOT NULL,
@@ -51,6 +56,31 @@ CREATE TABLE IF NOT EXISTS commands (
 """
 
 MAX_BATCH = 1000
+log = logging.getLogger("hub.log")
+
+
+@dataclass
+class Replicated:
+    """A record from the Kafka event topic: events stamped by the writer, its answer,
+    and the (partition, next offset) it advances the replica to."""
+
+    events: list[dict[str, Any]]
+    partnership: str | None = None
+    command_id: str | None = None
+    answer: dict[str, Any] | None = None
+    offset: tuple[int, int] | None = None
+
+
+@dataclass
+class _Staged:
+    heads: dict[str, tuple[int, str]]
+    recorded_at: str
+    versions: dict[tuple[str, str], int] = field(default_factory=dict)
+    seen: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    replicated: list[tuple[Any, ...]] = field(default_factory=list)
+    answers: list[tuple[str, str, bytes]] = field(default_factory=list)
+    offsets: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -59,6 +89,17 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA busy_timeout=10000")
     return connection
+
+
+def _row(envelope: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        envelope["partnership"],
+        envelope["position"],
+        envelope["stream"],
+        envelope["stream_version"],
+        canonical(envelope),
+        envelope["hash"],
+    )
 
 
 def _now() -> str:
@@ -74,19 +115,21 @@ class SqliteLog:
         self._write = _connect(self.path)
         self._write.executescript(SCHEMA)
         self._readers = threading.local()
-        self._heads: dict[str, tuple[int, str]] = {}
-        for partnership, position, hash_ in self._write.execute(
-            "SELECT partnership, position, hash FROM events e WHERE position = "
-            "(SELECT MAX(position) FROM events WHERE partnership = e.partnership)"
-        ):
-            self._heads[partnership] = (position, hash_)
+        self._heads = self._read_heads()
         self._versions: dict[tuple[str, str], int] = {}
-        self._queue: queue.Queue[tuple[Pending, Future[Appended]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Pending | Replicated, Future[Appended]] | None] = queue.Queue()
         # Called from the writer thread with each commit's events, in log order, before
         # any appender is answered; the hub hands them to its event loop from there.
         self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
         self._writer = threading.Thread(target=self._run, name="sqlite-log-writer", daemon=True)
         self._writer.start()
+
+    def _read_heads(self) -> dict[str, tuple[int, str]]:
+        rows = self._write.execute(
+            "SELECT partnership, position, hash FROM events e WHERE position = "
+            "(SELECT MAX(position) FROM events WHERE partnership = e.partnership)"
+        )
+        return {partnership: (position, hash_) for partnership, position, hash_ in rows}
 
     # -- writing ---------------------------------------------------------------------
 
@@ -105,7 +148,7 @@ class SqliteLog:
             item = self._queue.get()
             if item is None:
                 return
-            batch = [item]
+            batch: list[tuple[Pending | Replicated, Future[Appended]]] = [item]
             while len(batch) < MAX_BATCH:
                 try:
                     more = self._queue.get_nowait()
@@ -127,84 +170,103 @@ class SqliteLog:
             self._versions[key] = row[0] or 0
         return self._versions[key]
 
-    def _commit(self, batch: list[tuple[Pending, Future[Appended]]]) -> None:
-        heads = dict(self._heads)
-        versions: dict[tuple[str, str], int] = {}
-        seen: dict[tuple[str, str], dict[str, Any]] = {}
-        rows: list[tuple[Any, ...]] = []
-        answers: list[tuple[str, str, bytes]] = []
+    def _commit(self, batch: list[tuple[Pending | Replicated, Future[Appended]]]) -> None:
+        """Stage every queued write, then write them all in one transaction and one fsync."""
+        staged = _Staged(dict(self._heads), _now())
         outcomes: list[Appended | BaseException] = []
-        recorded_at = _now()
+        for item, _ in batch:
+            try:
+                if isinstance(item, Replicated):
+                    outcomes.append(self._stage_replicated(item, staged))
+                else:
+                    outcomes.append(self._stage(item, staged))
+            except Exception as error:  # this write is refused; the others go ahead
+                outcomes.append(error)
         try:
-            for pending, _ in batch:
-                p = pending.partnership
-                first = seen.get((p, pending.command_id)) or self.answer_for(p, pending.command_id)
-                if first is not None:
-                    outcomes.append(Appended(first, [], duplicate=True))
-                    continue
-                key = (p, pending.stream)
-                version = versions.get(key, self._version(p, pending.stream))
-                if version != pending.expected_version:
-                    outcomes.append(
-                        Conflict(
-                            f"stream {pending.stream} is at version {version}, not {pending.expected_version}"
-                        )
-                    )
-                    continue
-                position, prev = heads.get(p, (0, GENESIS))
-                stored = []
-                for event in pending.events:
-                    position += 1
-                    version += 1
-                    envelope = {
-                        "id": new_id(),
-                        "type": event["type"],
-                        "schema_version": 1,
-                        "partnership": p,
-                        "stream": pending.stream,
-                        "stream_version": version,
-                        "position": position,
-                        "occurred_at": event["occurred_at"],
-                        "recorded_at": recorded_at,
-                        "actor": event["actor"],
-                        "command_id": pending.command_id,
-                        "correlation_id": event.get("correlation_id") or pending.command_id,
-                        "causation_id": event.get("causation_id"),
-                        "data": event["data"],
-                    }
-                    body = canonical(envelope)
-                    prev = envelope["hash"] = chain(prev, body)
-                    rows.append((p, position, pending.stream, version, body, prev))
-                    stored.append(envelope)
-                heads[p] = (position, prev)
-                versions[key] = version
-                answer = {**pending.answer, "positions": [e["position"] for e in stored]}
-                seen[(p, pending.command_id)] = answer
-                answers.append((p, pending.command_id, orjson.dumps(answer)))
-                outcomes.append(Appended(answer, stored))
-            if rows or answers:
+            if staged.rows or staged.answers or staged.offsets:
                 self._write.execute("BEGIN IMMEDIATE")
                 try:
-                    self._write.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
-                    self._write.executemany("INSERT INTO commands VALUES (?, ?, ?)", answers)
+                    # A position taken by another writer on the same file fails the batch.
+                    self._write.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", staged.rows)
+                    self._write.executemany(
+                        "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)", staged.replicated
+                    )
+                    self._write.executemany("INSERT OR IGNORE INTO commands VALUES (?, ?, ?)", staged.answers)
+                    self._write.executemany("INSERT OR REPLACE INTO offsets VALUES (?, ?)", staged.offsets)
                     self._write.execute("COMMIT")
                 except BaseException:
                     self._write.execute("ROLLBACK")
                     raise
-        except BaseException as error:  # the whole batch failed: nobody was written
+        except BaseException as error:  # the transaction failed: nobody was written
+            self._versions.clear()
+            self._heads = self._read_heads()
             for _, future in batch:
                 future.set_exception(error)
             return
-        self._heads = heads
-        self._versions.update(versions)
+        self._heads = staged.heads
+        self._versions.update(staged.versions)
         committed = [e for outcome in outcomes if isinstance(outcome, Appended) for e in outcome.events]
         if committed and self.on_commit is not None:
-            self.on_commit(committed)
+            try:
+                self.on_commit(committed)
+            except Exception:
+                log.exception("on_commit hook failed; the events are committed")
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
+
+    def _stage(self, pending: Pending, staged: _Staged) -> Appended:
+        p = pending.partnership
+        first = staged.seen.get((p, pending.command_id)) or self.answer_for(p, pending.command_id)
+        if first is not None:
+            return Appended(first, [], duplicate=True)
+        key = (p, pending.stream)
+        version = staged.versions.get(key, self._version(p, pending.stream))
+        if version != pending.expected_version:
+            raise Conflict(f"stream {pending.stream} is at version {version}, not {pending.expected_version}")
+        position, prev = staged.heads.get(p, (0, GENESIS))
+        stored = stamp(pending, position, prev, version, staged.recorded_at)
+        rows = [_row(e) for e in stored]
+        answer = {**pending.answer, "positions": [e["position"] for e in stored]}
+        encoded = orjson.dumps(answer)
+        if stored:
+            staged.heads[p] = (stored[-1]["position"], stored[-1]["hash"])
+            staged.versions[key] = stored[-1]["stream_version"]
+        staged.rows.extend(rows)
+        staged.seen[(p, pending.command_id)] = answer
+        staged.answers.append((p, pending.command_id, encoded))
+        return Appended(answer, stored)
+
+    def _stage_replicated(self, item: Replicated, staged: _Staged) -> Appended:
+        """Events another writer already stamped (Kafka mode): stored as they are, once."""
+        fresh = []
+        for envelope in item.events:
+            p = envelope["partnership"]
+            head = staged.heads.get(p, (0, GENESIS))[0]
+            if envelope["position"] <= head:
+                continue
+            if envelope["position"] != head + 1:
+                raise Conflict(f"{p}: replicated position {envelope['position']} does not follow {head}")
+            staged.replicated.append(_row(envelope))
+            staged.heads[p] = (envelope["position"], envelope["hash"])
+            staged.versions[(p, envelope["stream"])] = envelope["stream_version"]
+            fresh.append(envelope)
+        if item.command_id is not None and item.partnership is not None and item.answer is not None:
+            staged.answers.append((item.partnership, item.command_id, orjson.dumps(item.answer)))
+        if item.offset is not None:
+            staged.offsets.append(item.offset)
+        return Appended(item.answer or {}, fresh)
+
+    async def replicate(self, item: Replicated) -> Appended:
+        future: Future[Appended] = Future()
+        self._queue.put((item, future))
+        return await asyncio.wrap_future(future)
+
+    def offsets(self) -> dict[int, int]:
+        """Next offset to read from each partition of the event topic (Kafka mode)."""
+        return dict(self._reader().execute("SELECT partition, next_offset FROM offsets").fetchall())
 
     # -- reading ---------------------------------------------------------------------
 

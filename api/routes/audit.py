@@ -45,6 +45,8 @@ def events(
         422,
         "to_position must not be before from_position",
     )
+    ensure(since is None or since.tzinfo is not None, 422, "since must include a timezone")
+    ensure(until is None or until.tzinfo is not None, 422, "until must include a timezone")
     after = iso(since) if since else None
     before = iso(until) if until else None
 

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api.access import require
-from api.common import Signed, ensure, hub_of, submit
+from api.common import Signed, command_id, ensure, hub_of, submit
 from api.routes.subjects import read_upload, save_image
 from hub.domain import iso
 from projections.live import VENUE_ROLES, Viewer
@@ -29,7 +29,8 @@ async def _sighting_body(request: Request) -> tuple[PostSighting, Any]:
             return PostSighting.model_validate(fields), still if hasattr(still, "read") else None
         return PostSighting.model_validate_json(await request.body()), None
     except ValidationError as error:
-        raise HTTPException(422, error.errors(include_url=False, include_context=False)) from error
+        detail = error.errors(include_url=False, include_context=False, include_input=False)
+        raise HTTPException(422, detail) from error
 
 
 @router.post(
@@ -49,21 +50,23 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = Signed) -> di
     ensure(body.venue in view.venues, 422, f"no venue {body.venue} in this partnership")
     ensure(body.subject_id is None or body.subject_id in view.subjects, 422, f"no subject {body.subject_id}")
     raw = await read_upload(still) if still is not None else None
-    subject_id = body.subject_id
-    if subject_id is None:
+    command_id(request, viewer)  # a bad Idempotency-Key is refused before the still is kept
+    subject_id = body.subject_id or hub.new_id()
+    still_id = None
+    if raw is not None:
+        # checked and kept before anything is written, so a bad image writes nothing
+        still_id = hub.new_id()
+        save_image(hub, subject_id, still_id, raw)
+    if body.subject_id is None:
         personal: dict[str, Any] = {
             "name": None,
             "aliases": [],
             "date_of_birth": None,
             "description": body.note,
         }
-        registration = {"subject_id": hub.new_id(), "personal": personal}
+        registration = {"subject_id": subject_id, "personal": personal}
         subject_id = (await submit(request, viewer, p, "register_subject", registration, "id-sought"))["id"]
     sighting_id = hub.new_id()
-    still_id = None
-    if raw is not None:
-        still_id = hub.new_id()
-        save_image(hub, subject_id, still_id, raw)
     args: dict[str, Any] = {
         "sighting_id": sighting_id,
         "subject_id": subject_id,

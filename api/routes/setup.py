@@ -89,6 +89,7 @@ def get_partnership(request: Request, p: str, viewer: Viewer = Signed) -> dict[s
 @router.post("/partnerships/{p}/venues", status_code=201, tags=["set-up"])
 async def add_venue(request: Request, p: str, body: AddVenue, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "manage_members", p)
+    hub_of(request).view(p)  # 404 for a partnership that does not exist
     args = {"venue_id": body.id, "name": body.name, "kind": body.kind}
     return await submit(request, viewer, p, "add_venue", args)
 
@@ -98,12 +99,14 @@ async def change_venue(
     request: Request, p: str, venue: str, body: ChangeVenue, viewer: Viewer = Signed
 ) -> dict[str, Any]:
     require(viewer, "manage_members", p)
+    hub_of(request).view(p)  # 404 for a partnership that does not exist
     return await submit(request, viewer, p, "change_venue", {"venue_id": venue, **body.model_dump()})
 
 
 @router.delete("/partnerships/{p}/venues/{venue}", status_code=201, tags=["set-up"])
 async def remove_venue(request: Request, p: str, venue: str, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "manage_members", p)
+    hub_of(request).view(p)  # 404 for a partnership that does not exist
     return await submit(request, viewer, p, "remove_venue", {"venue_id": venue})
 
 
@@ -112,6 +115,7 @@ async def open_channel(
     request: Request, p: str, body: OpenChannel, viewer: Viewer = Signed
 ) -> dict[str, Any]:
     require(viewer, "manage_members", p)
+    hub_of(request).view(p)  # 404 for a partnership that does not exist
     return await submit(request, viewer, p, "open_channel", {"channel": body.id, "name": body.name})
 
 
@@ -120,6 +124,7 @@ async def enrol_member(
     request: Request, p: str, body: EnrolMember, viewer: Viewer = Signed
 ) -> dict[str, Any]:
     require(viewer, "manage_members", p)
+    hub_of(request).view(p)  # 404 for a partnership that does not exist
     ensure(
         viewer.role == "admin" or body.role not in ("admin", "coordinator"),
         403,
@@ -146,4 +151,5 @@ def list_members(request: Request, p: str, viewer: Viewer = Signed) -> list[dict
 @router.post("/partnerships/{p}/members/{username}/revoke", status_code=201, tags=["set-up"])
 async def revoke_member(request: Request, p: str, username: str, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "manage_members", p)
+    hub_of(request).view(p)  # 404 for a partnership that does not exist
     return await submit(request, viewer, p, "revoke_member", {"username": username})

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
 
 from api.access import require
-from api.common import Signed, ensure, hub_of, submit
+from api.common import Signed, command_id, ensure, hub_of, submit
 from hub.domain import iso
 from hub.photos import MAX_BYTES, BadImage
 from hub.service import Hub
-from projections.live import VENUE_ROLES, Viewer
+from projections.live import VENUE_ROLES, Viewer, audience
 from projections.views import PartnershipView, active_exclusions
 from schemas.commands import EraseSubject, IdentifySubject, RegisterSubject
 
@@ -50,7 +50,11 @@ def visible_subjects(hub: Hub, view: PartnershipView, viewer: Viewer) -> set[str
     if viewer.role != "auditor":
         seen |= {s for s, r in view.subjects.items() if r["id_sought"]}
         seen |= {
-            a["subject_id"] for a in view.alerts.values() if a["status"] == "active" and a.get("subject_id")
+            a["subject_id"]
+            for a in view.alerts.values()
+            if a["status"] == "active"
+            and a.get("subject_id")
+            and audience(view, {"type": "alert.broadcast", "data": a}).admits(viewer)
         }
     return seen
 
@@ -104,6 +108,7 @@ async def add_photo(
     require(viewer, "manage_subjects", p)
     hub = hub_of(request)
     _known(hub, p, subject_id, viewer)
+    command_id(request, viewer)  # a bad Idempotency-Key is refused before the photo is kept
     photo_id = hub.new_id()
     save_image(hub, subject_id, photo_id, await read_upload(image))
     return await submit(request, viewer, p, "add_photo", {"subject_id": subject_id, "photo_id": photo_id})
