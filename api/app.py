@@ -21,10 +21,10 @@ from api import live, web
 from api.metrics import EVENTS, LATENCY, POSITION, REGISTRY, REQUESTS
 from api.routes import alerts, audit, exclusions, reports, setup, subjects
 from hub import __version__
-from hub.bootstrap import attach, build, secret
+from hub.bootstrap import secret, start
 from hub.clock import Clock
 from hub.domain import NotFound, Rejected
-from hub.log import Conflict
+from hub.log import Conflict, Unavailable
 from hub.schemas_export import asyncapi
 from hub.service import Hub
 
@@ -82,30 +82,25 @@ async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
 
-def create_app(data: Path, clock: Clock | None = None, hub: Hub | None = None) -> FastAPI:
-    """The API over an embedded hub on `data` (or over a hub built elsewhere)."""
+def create_app(data: Path, clock: Clock | None = None) -> FastAPI:
+    """The API over the hub on the data folder `data` (embedded, or a Kafka-mode node)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        running = hub or build(data, clock)
         started = time.perf_counter()
-        folded = running.start()
-        attach(running, asyncio.get_running_loop())
-        log.info("hub ready: %d events folded in %.2fs", folded, time.perf_counter() - started)
-        app.state.hub = running
+        running = await start(data, clock)
+        log.info("hub ready in %.2fs", time.perf_counter() - started)
+        app.state.hub = running.hub
         app.state.secret = secret(data)
-        background = [
-            asyncio.create_task(running.run_clock()),
-            asyncio.create_task(_snapshots(running)),
-        ]
+        background = [asyncio.create_task(_snapshots(running.hub))]
+        if running.ticks:
+            background.append(asyncio.create_task(running.hub.run_clock()))
         try:
             yield
         finally:
             for task in background:
                 task.cancel()
-            await running.settle()
-            running.save_snapshot()
-            running.log.close()
+            await running.stop()
 
     app = FastAPI(
         title="The hub",
@@ -144,6 +139,7 @@ def _errors(app: FastAPI) -> None:
     app.add_exception_handler(Rejected, handler(409))
     app.add_exception_handler(Conflict, handler(409))
     app.add_exception_handler(NotFound, handler(404))
+    app.add_exception_handler(Unavailable, handler(503))
 
     async def invalid(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)

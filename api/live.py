@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 import orjson
@@ -24,7 +25,8 @@ from projections.live import RECEIVERS, Subscription, Viewer, audience, frame
 router = APIRouter()
 
 HELLO_SECONDS = 10
-OUTBOX_LIMIT = 10_000
+# Frames a socket may fall behind before it is closed with 1013 (HUB_OUTBOX_LIMIT).
+OUTBOX_LIMIT = int(os.environ.get("HUB_OUTBOX_LIMIT", "10000"))
 BACKLOG_CHUNK = 2_000
 POLICY = 1008
 TRY_AGAIN_LATER = 1013
@@ -95,6 +97,10 @@ async def live(socket: WebSocket) -> None:
         for task in pending:
             task.cancel()
         if subscription.overflowed:
+            # Let go of its frames at once; the close waits behind what the client has not
+            # read yet (a client that reads nothing is dropped by the keepalive instead).
+            hub.live.remove(subscription)
+            subscription.frames.clear()
             with contextlib.suppress(Exception):
                 await socket.close(TRY_AGAIN_LATER, "too far behind: resume from your last position")
     finally:

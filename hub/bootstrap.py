@@ -1,11 +1,17 @@
-"""The one place that builds a running hub from settings, for every entrypoint."""
+"""The one place that builds a running hub from settings, for every entrypoint.
+
+`HUB_LOG` chooses the log: unset (or `sqlite`) for the embedded hub, `kafka://host:port`
+for Kafka mode, where `hub serve` is an API node and `hub worker` the writer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hub.cipher import Cipher, KeyStore
 from hub.clock import Clock, SystemClock
@@ -20,13 +26,31 @@ def data_dir(path: str | Path | None = None) -> Path:
     return folder
 
 
+def kafka_url() -> str | None:
+    url = os.environ.get("HUB_LOG", "")
+    return url if url.startswith("kafka://") else None
+
+
+def partitions() -> int:
+    return int(os.environ.get("HUB_PARTITIONS", "12"))
+
+
+def topic_prefix() -> str:
+    return os.environ.get("HUB_TOPICS", "hub")
+
+
+def _photos(folder: Path, cipher: Cipher) -> PhotoStore:
+    # Kafka-mode nodes share one photo folder (a shared volume): HUB_PHOTOS.
+    return PhotoStore(Path(os.environ.get("HUB_PHOTOS") or folder / "photos"), cipher)
+
+
 def build(folder: Path, clock: Clock | None = None, run_processors: bool = True) -> Hub:
     """An embedded hub on the data folder: log.db, keys.db, photos/, snapshot.json."""
     cipher = Cipher(KeyStore(folder / "keys.db"))
     return Hub(
         SqliteLog(folder / "log.db"),
         cipher,
-        PhotoStore(folder / "photos", cipher),
+        _photos(folder, cipher),
         clock or SystemClock(),
         snapshot_path=folder / "snapshot.json",
         run_processors=run_processors,
@@ -36,6 +60,65 @@ def build(folder: Path, clock: Clock | None = None, run_processors: bool = True)
 def attach(hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
     """Deliver each commit to the hub on its event loop, in order, before answering."""
     hub.log.on_commit = lambda events: loop.call_soon_threadsafe(hub.publish_many, events)  # type: ignore[attr-defined]
+
+
+@dataclass
+class Running:
+    """A started hub and what must be stopped with it."""
+
+    hub: Hub
+    ticks: bool
+    parts: list[Any] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        await self.hub.settle()
+        for part in reversed(self.parts):
+            await part.stop()
+        self.hub.save_snapshot()
+        self.hub.log.close()
+
+
+async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -> Running:
+    """Build and start the hub for `hub serve` (or `hub worker`), embedded or on Kafka."""
+    url = kafka_url()
+    loop = asyncio.get_running_loop()
+    if url is None:
+        hub = build(folder, clock)
+        hub.start()
+        attach(hub, loop)
+        return Running(hub, ticks=True)
+
+    from hub.kafka_keys import KeyShare
+    from hub.kafka_log import KafkaNodeLog, KafkaWriterLog, Topics, bootstrap_of, ensure_topics
+
+    bootstrap, count, topics = bootstrap_of(url), partitions(), Topics(topic_prefix())
+    await ensure_topics(bootstrap, count, topics)
+    keys = KeyStore(folder / "keys.db")
+    share = KeyShare(bootstrap, keys, count, topics)
+    await share.start()
+    cipher = Cipher(keys)
+    replica = SqliteLog(folder / "replica.db", durable=False)
+    log: KafkaNodeLog | KafkaWriterLog
+    if role == "worker":
+        log = KafkaWriterLog(bootstrap, replica, count, topics)
+        await log.start()
+        await log.catch_up()
+    else:
+        log = KafkaNodeLog(bootstrap, replica, count, topics)
+    hub = Hub(
+        log,
+        cipher,
+        _photos(folder, cipher),
+        clock or SystemClock(),
+        folder / "snapshot.json",
+        role == "worker",
+    )
+    hub.start()
+    attach(hub, loop)
+    if isinstance(log, KafkaNodeLog):
+        hub.remote = log.submit
+        await log.start()
+    return Running(hub, ticks=role == "worker", parts=[share, log])
 
 
 def secret(folder: Path) -> str:

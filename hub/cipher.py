@@ -11,12 +11,15 @@ import base64
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from hub.domain import Rejected
 
 NONCE_BYTES = 12
 
@@ -30,8 +33,13 @@ class KeyStore:
         self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, key BLOB NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS destroyed (id TEXT PRIMARY KEY)")
         self._lock = threading.Lock()
         self._cache: dict[str, bytes] = dict(self._db.execute("SELECT id, key FROM keys"))
+        self._destroyed = {row[0] for row in self._db.execute("SELECT id FROM destroyed")}
+        # Kafka mode shares keys through the compacted `hub.keys` topic.
+        self.on_created: Callable[[str, bytes], None] | None = None
+        self.on_destroyed: Callable[[str], None] | None = None
 
     def get(self, key_id: str) -> bytes | None:
         return self._cache.get(key_id)
@@ -39,16 +47,39 @@ class KeyStore:
     def get_or_create(self, key_id: str) -> bytes:
         with self._lock:
             key = self._cache.get(key_id)
+            created = False
+            if key is None and key_id in self._destroyed:
+                # an erased subject stays erased: nothing new is sealed for them
+                raise Rejected(f"subject {key_id} has been erased")
             if key is None:
                 key = AESGCM.generate_key(bit_length=256)
                 self._db.execute("INSERT INTO keys VALUES (?, ?)", (key_id, key))
                 self._cache[key_id] = key
-            return key
+                created = True
+        if created and self.on_created is not None:
+            self.on_created(key_id, key)
+        return key
 
     def destroy(self, key_id: str) -> None:
+        self.forget(key_id)
+        if self.on_destroyed is not None:
+            self.on_destroyed(key_id)
+
+    def put(self, key_id: str, key: bytes) -> None:
+        """Store a key made by another node (Kafka mode)."""
+        with self._lock:
+            if key_id in self._destroyed:
+                return
+            self._db.execute("INSERT OR REPLACE INTO keys VALUES (?, ?)", (key_id, key))
+            self._cache[key_id] = key
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key another node destroyed, without telling anyone else."""
         with self._lock:
             self._db.execute("DELETE FROM keys WHERE id = ?", (key_id,))
+            self._db.execute("INSERT OR IGNORE INTO destroyed VALUES (?)", (key_id,))
             self._cache.pop(key_id, None)
+            self._destroyed.add(key_id)
 
     def close(self) -> None:
         self._db.close()
@@ -68,7 +99,7 @@ class Cipher:
     def decrypt(self, key_id: str, sealed: bytes, context: str) -> bytes | None:
         """The plaintext, or None when the key has been destroyed (the subject is erased)."""
         key = self.keys.get(key_id)
-        if key is None:
+        if key is None or len(sealed) < NONCE_BYTES + 16:
             return None
         try:
             return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context.encode())

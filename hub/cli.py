@@ -14,22 +14,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from hub.bootstrap import attach, build, data_dir
+from hub.bootstrap import build, data_dir, start
 from hub.service import Hub
 
 
 @asynccontextmanager
-async def running(folder: Path, run_processors: bool = True) -> AsyncIterator[Hub]:
-    """An embedded hub for a one-off command (run it while the server is stopped)."""
-    hub = build(folder, run_processors=run_processors)
-    hub.start()
-    attach(hub, asyncio.get_running_loop())
+async def running(folder: Path) -> AsyncIterator[Hub]:
+    """The hub for a one-off command: embedded (run it while the server is stopped), or
+    a Kafka-mode node that sends its commands to the worker."""
+    started = await start(folder)
     try:
-        yield hub
-        await hub.settle()
+        yield started.hub
     finally:
-        hub.save_snapshot()
-        hub.log.close()
+        await started.stop()
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -58,6 +55,19 @@ async def _seed_demo(folder: Path) -> None:
         print(f"  {username:<14} {role:<14} {venue or ''}")
 
 
+def worker(args: argparse.Namespace) -> int:
+    """Kafka mode's writer: decide commands, run processors (needs HUB_LOG=kafka://...)."""
+    from hub.bootstrap import kafka_url, partitions, topic_prefix
+    from hub.kafka_log import Topics
+    from streams.worker import run
+
+    url = kafka_url()
+    if url is None:
+        print("hub worker runs in Kafka mode: set HUB_LOG=kafka://host:port", file=sys.stderr)
+        return 2
+    return run(data_dir(args.data), url, partitions(), Topics(topic_prefix()), args.log_level)
+
+
 def admin_create(args: argparse.Namespace) -> int:
     from hub.demo import create_admin
 
@@ -82,7 +92,7 @@ def admin_create(args: argparse.Namespace) -> int:
 
 def users_list(args: argparse.Namespace) -> int:
     async def show() -> None:
-        async with running(data_dir(args.data), run_processors=False) as hub:
+        async with running(data_dir(args.data)) as hub:
             for username, (p, member) in sorted(hub.users().items()):
                 state = "active" if member["active"] else "revoked"
                 print(f"{username:<20} {member['role']:<14} {p:<16} {member['venue'] or '':<16} {state}")
@@ -149,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--demo", action="store_true", help="seed the demo partnership on first start")
     s.add_argument("--log-level", default="info")
+
+    w = command("worker", worker, help="Kafka mode: decide commands and run processors (Faust)")
+    w.add_argument("--log-level", default="warn", choices=["crit", "error", "warn", "info", "debug"])
 
     admin = commands.add_parser("admin", help="administrators").add_subparsers(dest="what", required=True)
     a = admin.add_parser("create", help="create an admin")

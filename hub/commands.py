@@ -105,7 +105,7 @@ def plan(command: Command, ctx: Context, setup: Partnership) -> Plan:
     if action == "register_subject":
         return Plan(
             subject.stream(a["subject_id"]),
-            lambda s: subject.register(s, a["subject_id"], a["personal"]),
+            lambda s: subject.register(s, a["subject_id"], a["personal"], a.get("id_sought", False)),
             {"id": a["subject_id"]},
         )
     if action == "add_photo":

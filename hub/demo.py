@@ -67,10 +67,15 @@ async def seed(hub: Hub) -> dict[str, Any]:
     for venue_id, name, kind in VENUES:
         await run(admin, "add_venue", venue_id=venue_id, name=name, kind=kind)
     await run(admin, "open_channel", channel="night", name="Night-time economy net")
-    password_hash = hash_password(PASSWORD)
+    password_hash = hash_password(PASSWORD)  # one argon2 hash for every demo user: fast to seed
     for username, role, venue in MEMBERS:
         await run(
-            admin, "enrol_member", username=username, role=role, venue=venue, password_hash=password_hash
+            admin,
+            "enrol_member",
+            username=username,
+            role=role,
+            venue=venue,
+            password_hash=hub.seal_password(username, password_hash),
         )
 
     now = hub.clock.now()
@@ -94,7 +99,9 @@ async def seed(hub: Hub) -> dict[str, Any]:
     ):
         subject_id = hub.new_id()
         personal = {"name": name, "aliases": aliases, "date_of_birth": None, "description": description}
-        await run(coordinator, "register_subject", subject_id=subject_id, personal=personal)
+        await run(
+            coordinator, "register_subject", subject_id=subject_id, personal=hub.seal(subject_id, personal)
+        )
         photo_id = hub.new_id()
         hub.photos.save(subject_id, photo_id, portrait("".join(w[0] for w in name.split()), colour))
         await run(coordinator, "add_photo", subject_id=subject_id, photo_id=photo_id)
@@ -180,5 +187,6 @@ async def create_admin(hub: Hub, username: str, password: str) -> dict[str, Any]
             ),
             actor,
         )
-    args = {"username": username, "role": "admin", "venue": None, "password_hash": hash_password(password)}
+    sealed = hub.seal_password(username, hash_password(password))
+    args = {"username": username, "role": "admin", "venue": None, "password_hash": sealed}
     return await hub.submit(SYSTEM_PARTNERSHIP, Command(hub.new_id(), "enrol_member", args), actor)

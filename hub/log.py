@@ -24,6 +24,10 @@ class Conflict(Exception):
     """The stream moved on since the writer read it (answered 409): nothing was written."""
 
 
+class Unavailable(Exception):
+    """The log's writer did not answer in time (answered 503: retry with the same Idempotency-Key)."""
+
+
 @dataclass
 class Pending:
     """One command's events, appended all or nothing.

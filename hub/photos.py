@@ -14,7 +14,8 @@ MAX_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 FULL_SIZE = 1600
 THUMB_SIZE = 256
-FORMATS = {"JPEG", "PNG", "WEBP"}
+# MPO is how Pillow reads many phone cameras' JPEGs; every image is re-encoded anyway.
+FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}
 
 
 class BadImage(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -94,6 +94,8 @@ class Hub:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.events_published = 0
+        # Kafka-mode API nodes send commands to the worker instead of deciding them here.
+        self.remote: Callable[[str, Command, dict[str, str]], Awaitable[dict[str, Any]]] | None = None
 
     # -- start-up, publishing, snapshots ----------------------------------------------
 
@@ -200,8 +202,10 @@ class Hub:
 
     def _stored(self, fact: Fact, actor: Actor, occurred_at: str, causation_id: str | None) -> dict[str, Any]:
         data = fact.data
-        if fact.type in SEALED_EVENTS:
-            data = {**data, "personal": self.cipher.seal(data["subject_id"], data["personal"])}
+        if fact.type in SEALED_EVENTS and "ct" not in data["personal"]:
+            data = {**data, "personal": self.seal(data["subject_id"], data["personal"])}
+        if fact.type == "member.enrolled" and isinstance(data["password_hash"], str):
+            data = {**data, "password_hash": self.seal_password(data["username"], data["password_hash"])}
         validate_event_data(fact.type, data)
         return {
             "type": fact.type,
@@ -231,6 +235,10 @@ class Hub:
         if first is not None:
             return first
         async with self._lock((p, stream)):
+            # a retry that waited for the first attempt finds its answer here
+            first = self.log.answer_for(p, command_id)
+            if first is not None:
+                return first
             state, version = self._state(p, stream)
             facts = decide(state)
             events = [self._stored(f, actor, iso(at), causation_id) for f in facts]
@@ -240,6 +248,8 @@ class Hub:
 
     async def submit(self, p: str, command: Command, actor: Actor) -> dict[str, Any]:
         """Plan and execute one command; the answer has the new id and the positions."""
+        if self.remote is not None:
+            return await self.remote(p, command, actor.as_dict())
         first = self.log.answer_for(p, command.id)
         if first is not None:
             return first
@@ -281,6 +291,20 @@ class Hub:
         if view is None or not view.name:
             raise NotFound(f"no partnership {p}")
         return view
+
+    def seal(self, subject_id: str, personal: dict[str, Any]) -> dict[str, str]:
+        """Seal personal data with the subject's own key where it enters the hub, so it
+        never travels or rests in the clear (not even on the Kafka command topic)."""
+        return self.cipher.seal(subject_id, personal)
+
+    def seal_password(self, username: str, password_hash: str) -> dict[str, str]:
+        """Members' password hashes are sealed too: the log and the audit export carry
+        no crackable hash, and revoking a member can destroy it."""
+        return self.cipher.seal(f"member-{username}", {"hash": password_hash})
+
+    def password_hash(self, member: dict[str, Any]) -> str | None:
+        opened = self.cipher.open(member["password_hash"])
+        return None if opened is None else str(opened["hash"])
 
     def personal(self, p: str, subject_id: str) -> dict[str, Any] | None:
         """A subject's personal data opened, or None once erased."""

@@ -34,8 +34,8 @@ def load(path: Path) -> dict[str, PartnershipView]:
     """The saved views, or none if there is no usable snapshot (then replay from the start)."""
     try:
         saved = orjson.loads(path.read_bytes())
-    except (FileNotFoundError, orjson.JSONDecodeError):
+        if saved.get("format") != FORMAT:
+            return {}
+        return {p: PartnershipView.from_dict(v) for p, v in saved["views"].items()}
+    except (FileNotFoundError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return {}
-    if saved.get("format") != FORMAT:
-        return {}
-    return {p: PartnershipView.from_dict(v) for p, v in saved["views"].items()}

@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (partnership, position)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events (partnership, stream, stream_version);
+CREATE TABLE IF NOT EXISTS heads (
+    partnership TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS offsets (
     partition INTEGER PRIMARY KEY,
     next_offset INTEGER NOT NULL
@@ -83,10 +88,11 @@ class _Staged:
     offsets: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, durable: bool = True) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
+    # A replica of Kafka (durable=False) can always be refilled from the broker.
+    connection.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     connection.execute("PRAGMA busy_timeout=10000")
     return connection
 
@@ -109,10 +115,10 @@ def _now() -> str:
 class SqliteLog:
     """The EventLog port on a SQLite file."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, durable: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write = _connect(self.path)
+        self._write = _connect(self.path, durable)
         self._write.executescript(SCHEMA)
         self._readers = threading.local()
         self._heads = self._read_heads()
@@ -193,6 +199,9 @@ class SqliteLog:
                     )
                     self._write.executemany("INSERT OR IGNORE INTO commands VALUES (?, ?, ?)", staged.answers)
                     self._write.executemany("INSERT OR REPLACE INTO offsets VALUES (?, ?)", staged.offsets)
+                    # The head is kept apart from the events, so a removed last event shows.
+                    moved = [(p, *head) for p, head in staged.heads.items() if self._heads.get(p) != head]
+                    self._write.executemany("INSERT OR REPLACE INTO heads VALUES (?, ?, ?)", moved)
                     self._write.execute("COMMIT")
                 except BaseException:
                     self._write.execute("ROLLBACK")
@@ -314,6 +323,20 @@ class SqliteLog:
     def partnerships(self) -> list[str]:
         return sorted(self._heads)
 
+    def head_and_hash(self, partnership: str) -> tuple[int, str]:
+        return self._heads.get(partnership, (0, GENESIS))
+
+    def stream_version(self, partnership: str, stream: str) -> int:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT MAX(stream_version) FROM events WHERE partnership = ? AND stream = ?",
+                (partnership, stream),
+            )
+            .fetchone()
+        )
+        return int(row[0] or 0)
+
     def head(self, partnership: str) -> int:
         return self._heads.get(partnership, (0, GENESIS))[0]
 
@@ -322,7 +345,17 @@ class SqliteLog:
             "SELECT body, hash FROM events WHERE partnership = ? ORDER BY position",
             (partnership,),
         )
-        return check_chain(partnership, ((bytes(body), hash_) for body, hash_ in rows))
+        result = check_chain(partnership, ((bytes(body), hash_) for body, hash_ in rows))
+        head = (
+            self._reader()
+            .execute("SELECT position FROM heads WHERE partnership = ?", (partnership,))
+            .fetchone()
+        )
+        if result.ok and head is not None and result.checked < head[0]:
+            return Verification(
+                partnership, False, result.checked, result.checked + 1, "events missing from the end"
+            )
+        return result
 
     def close(self) -> None:
         self._queue.put(None)

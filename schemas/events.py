@@ -54,7 +54,7 @@ class MemberEnrolled(Data):
     username: str
     role: Role
     venue: str | None = None
-    password_hash: str
+    password_hash: Sealed
 
 
 class MemberAccessRevoked(Data):

@@ -200,3 +200,144 @@ def running_server(data: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+# -- helpers for the story and durability tests (appended) ---------------------------------
+
+
+def hub_verify(data: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m hub --data DIR verify`: exit 0 only when every hash chain verifies."""
+    return hub_command(data, "verify")
+
+
+@dataclass
+class EnvServer(Server):
+    """A `hub serve` process started with extra environment variables."""
+
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> Server:
+        saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+        try:
+            return super().start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def head_positions(server: Server, token: str) -> dict[str, int]:
+    """The log heads a user's live socket starts from (the welcome frame's positions)."""
+    with connect(server.ws_url, open_timeout=10) as connection:
+        connection.send(json.dumps({"op": "hello", "token": token, "since": {}}))
+        welcome = json.loads(connection.recv(timeout=10))
+    assert welcome.get("op") == "welcome", welcome
+    return {p: int(v) for p, v in welcome["positions"].items()}
+
+
+def event_frames(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in frames if f.get("op") == "event"]
+
+
+class Collector:
+    """Reads a Live socket on a thread, so the server never has to wait for this client."""
+
+    def __init__(self, live: Live) -> None:
+        import threading
+
+        self.live = live
+        self.frames: list[dict[str, Any]] = []
+        self.closed: BaseException | None = None
+        self.top: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = self.live.next(0.2)
+            except TimeoutError:
+                continue
+            except Exception as error:  # the connection closed
+                with self._changed:
+                    self.closed = error
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self.frames.append(frame)
+                if frame.get("op") == "event":
+                    p = frame["partnership"]
+                    self.top[p] = max(self.top.get(p, 0), int(frame["position"]))
+                self._changed.notify_all()
+
+    def positions(self, p: str) -> list[int]:
+        with self._changed:
+            return [f["position"] for f in event_frames(self.frames) if f["partnership"] == p]
+
+    def wait_for_position(self, p: str, position: int, timeout: float = 30) -> None:
+        """Until a frame of `p` at `position` or later has arrived."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.top.get(p, 0) < position:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed is not None:
+                    raise AssertionError(
+                        f"no frame at position {position} of {p} within {timeout}s "
+                        f"(got up to {self.top.get(p)}, closed: {self.closed!r})"
+                    )
+                self._changed.wait(min(left, 0.5))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.live.close()
+
+
+def post_many(
+    server: Server, token: str, path: str, bodies: list[dict[str, Any]], concurrency: int = 8
+) -> list[dict[str, Any]]:
+    """POST every body (in parallel, `concurrency` at a time); the answers in body order."""
+    import asyncio
+
+    async def run() -> list[dict[str, Any]]:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=headers, timeout=60, limits=limits
+        ) as client:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(body: dict[str, Any]) -> dict[str, Any]:
+                async with gate:
+                    answer = await client.post(path, json=body)
+                assert answer.status_code == 201, f"{path}: {answer.status_code} {answer.text}"
+                return dict(answer.json())
+
+            return list(await asyncio.gather(*(one(b) for b in bodies)))
+
+    return asyncio.run(run())
+
+
+def seed_demo(data: Path) -> None:
+    """The demo partnership of `make run` (hub.demo: 'kingsbridge', a member of every role,
+    password 'demo-password', subjects with photos, two active exclusions) in `data`,
+    written before a Server is started on it."""
+    code = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from hub import demo\n"
+        "from hub.cli import running\n"
+        "async def main():\n"
+        "    async with running(Path(sys.argv[1])) as hub:\n"
+        "        await demo.seed(hub)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(data)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr

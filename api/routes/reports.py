@@ -64,7 +64,11 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = Signed) -> di
             "date_of_birth": None,
             "description": body.note,
         }
-        registration = {"subject_id": subject_id, "personal": personal}
+        registration = {
+            "subject_id": subject_id,
+            "personal": hub.seal(subject_id, personal),
+            "id_sought": True,
+        }
         subject_id = (await submit(request, viewer, p, "register_subject", registration, "id-sought"))["id"]
     sighting_id = hub.new_id()
     args: dict[str, Any] = {

@@ -26,7 +26,7 @@ def login(
     """OAuth2 password flow: a signed token valid for an hour."""
     found = hub_of(request).users().get(username)
     member = found[1] if found else None
-    if not check_password(member["password_hash"] if member else None, password) or not (
+    if not check_password(hub_of(request).password_hash(member) if member else None, password) or not (
         member and member["active"]
     ):
         raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
@@ -136,7 +136,7 @@ async def enrol_member(
         "username": body.username,
         "role": body.role,
         "venue": body.venue,
-        "password_hash": hash_password(body.password),
+        "password_hash": hub_of(request).seal_password(body.username, hash_password(body.password)),
     }
     return await submit(request, viewer, p, "enrol_member", args)
 

@@ -74,7 +74,13 @@ async def register(
 ) -> dict[str, Any]:
     require(viewer, "manage_subjects", p)
     hub_of(request).view(p)
-    args = {"subject_id": hub_of(request).new_id(), "personal": body.model_dump()}
+    hub = hub_of(request)
+    subject_id = hub.new_id()
+    args = {
+        "subject_id": subject_id,
+        "personal": hub.seal(subject_id, body.model_dump()),
+        "id_sought": body.name is None,
+    }
     return await submit(request, viewer, p, "register_subject", args)
 
 
@@ -149,7 +155,7 @@ async def identify(
     hub = hub_of(request)
     _known(hub, p, subject_id, viewer)
     old = hub.personal(p, subject_id) or {}
-    personal = {**old, **body.model_dump()}
+    personal = hub.seal(subject_id, {**old, **body.model_dump()})
     return await submit(
         request, viewer, p, "identify_subject", {"subject_id": subject_id, "personal": personal}
     )

@@ -94,7 +94,9 @@ def open_channel(state: Partnership, channel: str, name: str) -> list[Fact]:
 VENUE_ROLES = ("door_staff", "retail_staff")
 
 
-def enrol(state: Partnership, username: str, role: str, venue: str | None, password_hash: str) -> list[Fact]:
+def enrol(
+    state: Partnership, username: str, role: str, venue: str | None, password_hash: dict[str, str] | str
+) -> list[Fact]:
     """Enrol a member; door and retail staff belong to one of the partnership's venues."""
     _require(state)
     if username in state.members and state.members[username]["active"]:

@@ -50,11 +50,12 @@ def _live(state: Subject, subject_id: str) -> None:
         raise Rejected(f"subject {subject_id} has been erased")
 
 
-def register(state: Subject, subject_id: str, personal: dict[str, Any]) -> list[Fact]:
-    """Register a known subject, or an ID-sought one when no name is given."""
+def register(
+    state: Subject, subject_id: str, personal: dict[str, Any], id_sought: bool = False
+) -> list[Fact]:
+    """Register a known subject, or an ID-sought one (an image, no name yet)."""
     if state.exists:
         raise Rejected(f"subject {subject_id} already exists")
-    id_sought = not personal.get("name")
     data = {"subject_id": subject_id, "id_sought": id_sought, "personal": personal}
     return [Fact("subject.registered", data)]
 

@@ -1,0 +1,420 @@
+"""Kafka mode: the event topic is the log, and every node keeps a SQLite replica of it.
+
+Topics, all keyed by partnership and co-partitioned (a partnership's commands and events
+share a partition number):
+
+- `hub.commands`: commands from API nodes to the worker that owns the partition;
+- `hub.events`: one record per decided command: its events (stamped with positions and
+  the hash chain by the worker, the partnership's single writer) and its answer, or the
+  command's rejection; a record is atomic, so a command's events land all or none;
+- `hub.keys`: subjects' keys, compacted; erasure writes a tombstone.
+
+The worker appends by producing a record and then storing it in its replica; API nodes
+consume `hub.events` into their replicas, which feeds their views and live frames, and
+match answers to the commands they sent by command id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError
+
+from hub.domain import Command, NotFound, Rejected
+from hub.log import Appended, Conflict, Pending, Unavailable, Verification, stamp
+from hub.sqlite_log import Replicated, SqliteLog
+
+log = logging.getLogger("hub.kafka")
+
+DEFAULT_PARTITIONS = 12
+COMMAND_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The hub's topic names: `hub.*` unless a prefix is chosen (HUB_TOPICS)."""
+
+    prefix: str = "hub"
+
+    @property
+    def commands(self) -> str:
+        return f"{self.prefix}.commands"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"
+
+    @property
+    def keys(self) -> str:
+        return f"{self.prefix}.keys"
+
+    def settings(self) -> dict[str, dict[str, str]]:
+        """Unlimited retention for commands and events; keys compacted."""
+        return {
+            self.commands: {"cleanup.policy": "delete", "retention.ms": "-1"},
+            self.events: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
+            self.keys: {"cleanup.policy": "compact"},
+        }
+
+
+def bootstrap_of(url: str) -> str:
+    """`kafka://host:port[,host:port]` → `host:port[,host:port]`."""
+    return url.removeprefix("kafka://").rstrip("/")
+
+
+def partition_of(partnership: str, partitions: int) -> int:
+    """The partition of both topics that carries a partnership: stable across processes."""
+    return zlib.crc32(partnership.encode()) % partitions
+
+
+async def ensure_topics(
+    bootstrap: str, partitions: int = DEFAULT_PARTITIONS, topics: Topics = Topics()
+) -> None:
+    """Create the hub's topics if missing; refuse to run on topics set up differently."""
+    wanted = topics.settings()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, partitions, 1, topic_configs=settings)
+            for name, settings in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            # another node may create them at the same moment
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        for topic in await admin.describe_topics(list(wanted)):
+            count = len(topic["partitions"])
+            if count != partitions:
+                raise RuntimeError(
+                    f"topic {topic['topic']} has {count} partitions, the hub expects {partitions}"
+                )
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in wanted]
+        for response in await admin.describe_configs(resources):
+            for _, _, _, name, configs in response.resources:
+                actual = {entry[0]: entry[1] for entry in configs}
+                for key, value in wanted[name].items():
+                    if actual.get(key) != value:
+                        raise RuntimeError(f"topic {name} has {key}={actual.get(key)}, the hub needs {value}")
+    finally:
+        await admin.close()
+
+
+def producer(bootstrap: str) -> AIOKafkaProducer:
+    # acks=all and idempotence: an answered append is on the broker, once.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=0,
+        request_timeout_ms=10000,
+    )
+
+
+class ReplicaReads:
+    """Reads of a Kafka-mode log, served by the node's local replica."""
+
+    replica: SqliteLog
+
+    def answer_for(self, partnership: str, command_id: str) -> dict[str, Any] | None:
+        return self.replica.answer_for(partnership, command_id)
+
+    def read(
+        self, partnership: str, from_position: int = 1, to_position: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        return self.replica.read(partnership, from_position, to_position)
+
+    def read_stream(self, partnership: str, stream: str) -> list[dict[str, Any]]:
+        return self.replica.read_stream(partnership, stream)
+
+    def partnerships(self) -> list[str]:
+        return self.replica.partnerships()
+
+    def head(self, partnership: str) -> int:
+        return self.replica.head(partnership)
+
+    def verify(self, partnership: str) -> Verification:
+        return self.replica.verify(partnership)
+
+
+class KafkaWriterLog(ReplicaReads):
+    """The worker's log: it stamps positions and hashes (single writer per partnership),
+    produces the record, then stores it in its replica, whose commit hook feeds the hub."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        replica: SqliteLog,
+        partitions: int = DEFAULT_PARTITIONS,
+        topics: Topics = Topics(),
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.replica = replica
+        self.partitions = partitions
+        self.topics = topics
+        self.producer = producer(bootstrap)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def on_commit(self) -> Any:
+        return self.replica.on_commit
+
+    @on_commit.setter
+    def on_commit(self, hook: Any) -> None:
+        self.replica.on_commit = hook
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def catch_up(self) -> int:
+        """Store every record the replica lacks (written before a crash, or by another worker)."""
+        return await catch_up(self.bootstrap, self.replica, self.partitions, self.topics)
+
+    async def append(self, pending: Pending) -> Appended:
+        p = pending.partnership
+        lock = self._locks.setdefault(p, asyncio.Lock())
+        async with lock:
+            first = self.replica.answer_for(p, pending.command_id)
+            if first is not None:
+                return Appended(first, [], duplicate=True)
+            version = self.replica.stream_version(p, pending.stream)
+            if version != pending.expected_version:
+                raise Conflict(
+                    f"stream {pending.stream} is at version {version}, not {pending.expected_version}"
+                )
+            position, prev = self.replica.head_and_hash(p)
+            stored = stamp(pending, position, prev, version, _now())
+            answer = {**pending.answer, "positions": [e["position"] for e in stored]}
+            record = {"partnership": p, "command_id": pending.command_id, "answer": answer, "events": stored}
+            offset = await self._produce(p, record)
+            await self.replica.replicate(Replicated(stored, p, pending.command_id, answer, offset))
+            return Appended(answer, stored)
+
+    async def answer(self, partnership: str, command_id: str, answer: dict[str, Any]) -> None:
+        """Repeat a first answer for a command sent again (nothing new is written)."""
+        await self._produce(
+            partnership,
+            {"partnership": partnership, "command_id": command_id, "answer": answer, "events": []},
+        )
+
+    async def refuse(self, partnership: str, command_id: str, status: int, detail: str) -> None:
+        record = {
+            "partnership": partnership,
+            "command_id": command_id,
+            "error": {"status": status, "detail": detail},
+        }
+        await self._produce(partnership, record)
+
+    async def _produce(self, partnership: str, record: dict[str, Any]) -> tuple[int, int]:
+        partition = partition_of(partnership, self.partitions)
+        sent = await self.producer.send_and_wait(
+            self.topics.events, orjson.dumps(record), key=partnership.encode(), partition=partition
+        )
+        return partition, sent.offset + 1
+
+    def close(self) -> None:
+        self.replica.close()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _replicated(partition: int, offset: int, record: dict[str, Any]) -> Replicated:
+    if "error" in record:
+        return Replicated([], offset=(partition, offset + 1))
+    return Replicated(
+        record["events"],
+        record["partnership"],
+        record["command_id"],
+        record["answer"],
+        (partition, offset + 1),
+    )
+
+
+def events_consumer(bootstrap: str) -> AIOKafkaConsumer:
+    # Low fetch waits: a frame should reach the sockets within milliseconds of its commit.
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+        max_poll_records=2000,
+    )
+
+
+async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    """Whether the consumer has read every partition up to the offsets in `ends`."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
+async def catch_up(bootstrap: str, replica: SqliteLog, partitions: int, topics: Topics) -> int:
+    """Consume `hub.events` from the replica's offsets to the current end; returns records stored."""
+    consumer = events_consumer(bootstrap)
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topics.events, n) for n in range(partitions)]
+        consumer.assign(assigned)
+        done = replica.offsets()
+        for tp in assigned:
+            consumer.seek(tp, done.get(tp.partition, 0))
+        ends = await consumer.end_offsets(assigned)
+        stored = 0
+        while not await reached(consumer, ends):
+            batch = await consumer.getmany(timeout_ms=500)
+            items = [
+                _replicated(tp.partition, m.offset, orjson.loads(m.value))
+                for tp, ms in batch.items()
+                for m in ms
+            ]
+            await asyncio.gather(*(replica.replicate(item) for item in items))
+            stored += len(items)
+        return stored
+    finally:
+        await consumer.stop()
+
+
+class KafkaNodeLog(ReplicaReads):
+    """An API node's log: commands go to the worker over `hub.commands`; events come back
+    through `hub.events` into the replica (feeding views and live frames), and each
+    waiting command gets its answer, or its rejection, by command id."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        replica: SqliteLog,
+        partitions: int = DEFAULT_PARTITIONS,
+        topics: Topics = Topics(),
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.replica = replica
+        self.partitions = partitions
+        self.topics = topics
+        self.producer = producer(bootstrap)
+        self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._feed: asyncio.Task[None] | None = None
+        self.caught_up = asyncio.Event()
+
+    @property
+    def on_commit(self) -> Any:
+        return self.replica.on_commit
+
+    @on_commit.setter
+    def on_commit(self, hook: Any) -> None:
+        self.replica.on_commit = hook
+
+    async def start(self) -> None:
+        await self.producer.start()
+        self._feed = asyncio.create_task(self._follow())
+        await self.caught_up.wait()
+
+    async def append(self, pending: Pending) -> Appended:
+        raise RuntimeError("API nodes in Kafka mode submit commands; only the worker appends")
+
+    async def submit(self, partnership: str, command: Command, actor: dict[str, str]) -> dict[str, Any]:
+        first = self.replica.answer_for(partnership, command.id)
+        if first is not None:
+            return first
+        future = self.waiting.get(command.id)
+        if future is None:
+            future = self.waiting[command.id] = asyncio.get_running_loop().create_future()
+        message = {"partnership": partnership, "command": asdict(command), "actor": actor}
+        try:
+            await self.producer.send_and_wait(
+                self.topics.commands,
+                orjson.dumps(message),
+                key=partnership.encode(),
+                partition=partition_of(partnership, self.partitions),
+            )
+            return await asyncio.wait_for(asyncio.shield(future), COMMAND_TIMEOUT)
+        except TimeoutError as error:
+            raise Unavailable(
+                "the hub's worker did not answer in time; retry with the same Idempotency-Key"
+            ) from error
+        finally:
+            if future.done():
+                self.waiting.pop(command.id, None)
+
+    async def _follow(self) -> None:
+        """Consume `hub.events` for ever: store each record, then settle its command."""
+        while True:
+            consumer = events_consumer(self.bootstrap)
+            try:
+                await consumer.start()
+                assigned = [TopicPartition(self.topics.events, n) for n in range(self.partitions)]
+                consumer.assign(assigned)
+                done = self.replica.offsets()
+                for tp in assigned:
+                    consumer.seek(tp, done.get(tp.partition, 0))
+                ends = await consumer.end_offsets(assigned)
+                while True:
+                    if not self.caught_up.is_set() and await reached(consumer, ends):
+                        self.caught_up.set()
+                    batch = await consumer.getmany(timeout_ms=200)
+                    records = [
+                        (tp.partition, m.offset, orjson.loads(m.value))
+                        for tp, ms in batch.items()
+                        for m in ms
+                    ]
+                    if records:
+                        await self._store(records)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event feed failed; reconnecting")
+                await asyncio.sleep(1)
+            finally:
+                await consumer.stop()
+
+    async def _store(self, records: list[tuple[int, int, dict[str, Any]]]) -> None:
+        await asyncio.gather(*(self.replica.replicate(_replicated(*r)) for r in records))
+        for _, _, record in records:
+            future = self.waiting.get(record["command_id"])
+            if future is None or future.done():
+                continue
+            if "error" in record:
+                future.set_exception(_refusal(record["error"]))
+            else:
+                future.set_result(record["answer"])
+
+    def close(self) -> None:
+        if self._feed is not None:
+            self._feed.cancel()
+        self.replica.close()
+
+    async def stop(self) -> None:
+        if self._feed is not None:
+            self._feed.cancel()
+        await self.producer.stop()
+
+
+def _refusal(error: dict[str, Any]) -> Exception:
+    status, detail = error["status"], error["detail"]
+    if status == 404:
+        return NotFound(detail)
+    if status == 409:
+        return Rejected(detail)
+    return Conflict(detail)
+
+
+def refusal_status(error: Exception) -> int:
+    return 404 if isinstance(error, NotFound) else 409

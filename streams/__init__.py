@@ -1,0 +1,1 @@
+"""Kafka mode's stream processing: the Faust worker, single writer per partnership."""
