@@ -8,7 +8,7 @@ PORT ?= 8000
 KAFKA_PORT ?= 39092
 export KAFKA_PORT
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint bench bench-full clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,18 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# The Kafka tests talk to a real one-broker KRaft cluster that scripts/kafka starts here.
+# The Kafka tests talk to a real one-broker KRaft cluster that scripts/kafka starts here;
+# the browser tests drive Debian's Chromium, which scripts/browser-deps installs if missing.
 test: setup lint
+	scripts/browser-deps
 	scripts/kafka start
 	HUB_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/pytest; status=$$?; scripts/kafka stop; exit $$status
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+bench-full: setup
+	$(BIN)/python -m bench.run --full
 
 clean:
 	rm -rf $(DATA)

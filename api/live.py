@@ -157,8 +157,10 @@ async def _on_message(hub: Hub, viewer: Viewer, text: str) -> dict[str, Any]:
         message = orjson.loads(text)
     except orjson.JSONDecodeError:
         return {"op": "error", "detail": "messages must be JSON objects"}
+    if isinstance(message, dict) and message.get("op") == "ping":
+        return {"op": "pong"}
     if not isinstance(message, dict) or message.get("op") != "ack":
-        return {"op": "error", "detail": 'unknown op: send {"op": "ack", "alert_id": ...}'}
+        return {"op": "error", "detail": 'unknown op: send {"op": "ack", "alert_id": ...} or {"op": "ping"}'}
     alert_id = message.get("alert_id")
     partnership = message.get("partnership")
     if not isinstance(alert_id, str) or not alert_id:

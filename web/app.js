@@ -198,7 +198,7 @@ function sectionFromHash() {
   return session.me && sectionsFor(session.me.role).includes(key) ? key : null;
 }
 
-function route(force = false) {
+function route(force = false, moved = false) {
   if (!session.token || !session.me) return;
   const key = sectionFromHash() || sectionsFor(session.me.role)[0];
   if (key === currentSection && !force) return;
@@ -218,6 +218,12 @@ function route(force = false) {
   } catch (e) {
     container.append(h('p', { class: 'error', role: 'alert' }, errorText(e)));
   }
+  // After a change of section, keyboard and screen-reader users start at its heading.
+  const heading = container.querySelector('h1');
+  if (heading && moved) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
 }
 
 function signOut(message) {
@@ -234,7 +240,7 @@ onSignedOut((reason) => {
 });
 
 document.getElementById('sign-out').addEventListener('click', () => signOut(''));
-window.addEventListener('hashchange', () => route());
+window.addEventListener('hashchange', () => route(false, true));
 
 // Tell the user when their hour-long token is about to end, so no shift is cut short.
 setInterval(() => {

@@ -38,6 +38,13 @@ def login(
     return {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_SECONDS}
 
 
+@router.post("/auth/refresh", tags=["auth"])
+def refresh(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
+    """A fresh token for a signed-in member still enrolled: a shift outlasts an hour."""
+    token = issue_token(request.app.state.secret, viewer)
+    return {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_SECONDS}
+
+
 @router.get("/me", tags=["auth"])
 def me(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
     """Who the token says you are, with your partnerships' names and venues."""

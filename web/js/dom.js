@@ -121,9 +121,10 @@ export function announce(text, assertive = false) {
   setTimeout(() => { region.textContent = text; }, 30);
 }
 
-export function toast(text, kind = 'info', ms = 4000) {
+export function toast(text, kind = 'info', ms = 3000) {
   const box = document.getElementById('toasts');
   if (!box) return;
+  for (const old of box.children) if (old.textContent === text) old.remove();
   const item = h('p', { class: `toast toast-${kind}` }, text);
   box.append(item);
   while (box.children.length > 3) box.firstChild.remove();

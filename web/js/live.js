@@ -165,12 +165,19 @@ export const live = {
   receive(data) {
     if (data.op === 'welcome') {
       this.attempts = 0;
-      // A log that is behind what this device saw was reset (a fresh server): start again.
-      for (const [partnership, head] of Object.entries(data.positions || {})) {
-        if ((this.positions[partnership] || 0) > head) {
-          this.forget(partnership);
-          this.positions[partnership] = 0;
-        }
+      // A log behind what this device saw was replaced (a restored server): start that
+      // partnership again from its radio log, on a new socket.
+      const stale = Object.entries(data.positions || {})
+        .filter(([partnership, head]) => (this.positions[partnership] || 0) > head)
+        .map(([partnership]) => partnership);
+      if (stale.length) {
+        for (const partnership of stale) this.forget(partnership);
+        const socket = this.socket;
+        this.socket = null;
+        socket.onclose = null;
+        socket.close(4002, 'resync');
+        this.seed().then(() => this.connect(true));
+        return;
       }
       this.setState('live');
       this.startPing();

@@ -418,7 +418,7 @@ export function membersView(container, ctx) {
       h('div', { class: 'table-wrap' },
         h('table', {},
           h('caption', { class: 'visually-hidden' }, 'Members of the partnership'),
-          h('thead', {}, h('tr', {}, ['Username', 'Role', 'Venue', 'Status', ''].map((t) => h('th', { scope: 'col' }, t)))),
+          h('thead', {}, h('tr', {}, ['Username', 'Role', 'Venue', 'Status'].map((t) => h('th', { scope: 'col' }, t)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
           memberBody)),
       h('details', {}, h('summary', {}, 'Enrol a member'), memberForm)),
     h('section', { class: 'panel', 'aria-labelledby': 'venues-title' },

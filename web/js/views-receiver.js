@@ -34,6 +34,29 @@ outbox.on('sent', (event) => {
   if (item.kind === 'ack') pendingAcks.delete(`${item.partnership}/${item.alertId}`);
 });
 
+/** Queue an acknowledgement in the outbox (sent over REST with its own Idempotency-Key). */
+async function queueAck(alert) {
+  pendingAcks.set(`${alert.partnership}/${alert.alert_id}`, 'queued');
+  await outbox.add({
+    kind: 'ack',
+    alertId: alert.alert_id,
+    partnership: alert.partnership,
+    path: p(alert.partnership, `/alerts/${alert.alert_id}/ack`),
+    json: {},
+    label: `Acknowledge: ${alert.text.slice(0, 60)}`,
+  });
+}
+
+// An acknowledgement sent on a socket that closed before its answer goes by the outbox
+// instead (a second acknowledgement by the same user changes nothing).
+live.on('state', (event) => {
+  if (event.detail === 'live') return;
+  for (const [key, mode] of pendingAcks) {
+    const alert = live.alerts.get(key);
+    if (mode === 'socket' && alert) queueAck(alert);
+  }
+});
+
 // ---- shared pieces -------------------------------------------------------------------
 
 /** An <img> whose source is fetched with the token (photos are not public). */
@@ -288,18 +311,12 @@ export function liveView(container, ctx) {
     const key = `${alert.partnership}/${alert.alert_id}`;
     if (live.ackOnSocket(alert)) {
       pendingAcks.set(key, 'socket');
+      cards.get(key)?.update();
     } else {
-      pendingAcks.set(key, 'queued');
-      await outbox.add({
-        kind: 'ack',
-        alertId: alert.alert_id,
-        partnership: alert.partnership,
-        path: p(alert.partnership, `/alerts/${alert.alert_id}/ack`),
-        json: {},
-        label: `Acknowledge: ${alert.text.slice(0, 60)}`,
-      });
+      const queued = queueAck(alert);
+      cards.get(key)?.update();
+      await queued;
     }
-    cards.get(key)?.update();
   }
 
   async function close(alert, button) {
@@ -347,16 +364,29 @@ function broadcastForm(ctx) {
         h('label', { for: id }, PRIORITY_LABEL[level]));
     }));
   const text = h('textarea', { name: 'text', rows: '3', required: true, maxlength: '2000' });
+  const subjectSlot = h('div');
   const form = h('form', { class: 'stack', 'aria-label': 'Broadcast an alert' },
     priorities,
     field('Message', text),
     h('div', { class: 'row' },
       field('Channel', select('channel', channels.map(([id, name]) => [id, name]), 'main')),
       field('Venue', select('venue', venueOptions(ctx, { none: 'No particular venue' }), ctx.me.venue || ''))),
-    field('Location (optional)', h('input', { name: 'location', maxlength: '200', autocomplete: 'off' })),
+    h('div', { class: 'row' },
+      field('Location (optional)', h('input', { name: 'location', maxlength: '200', autocomplete: 'off' })),
+      subjectSlot),
     h('button', { type: 'submit', class: 'primary big' }, 'Send alert'));
   const details = h('details', { class: 'panel broadcast' }, h('summary', {}, 'Broadcast an alert'), form);
+  let subjectsLoaded = false;
+  const loadSubjects = () => {
+    if (subjectsLoaded || !details.open) return;
+    subjectsLoaded = true;
+    pickableSubjects(ctx).then((subjects) => {
+      subjectSlot.append(subjectSelect('subject_id', 'Subject (optional)', subjects, 'Nobody in particular'));
+    }).catch(() => { subjectsLoaded = false; });
+  };
+  details.addEventListener('toggle', loadSubjects);
   if (ctx.role === 'cctv_operator' || ctx.role === 'coordinator') details.open = window.innerWidth >= 900;
+  loadSubjects();
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const v = values(form);
@@ -366,7 +396,7 @@ function broadcastForm(ctx) {
       path: p(partnership.id, '/alerts'),
       json: {
         channel: v.channel || 'main', priority: v.priority || 'routine', text: v.text,
-        venue: v.venue || null, location: v.location || null, subject_id: null,
+        venue: v.venue || null, location: v.location || null, subject_id: v.subject_id || null,
       },
       label: `Alert (${v.priority || 'routine'}): ${v.text.slice(0, 60)}`,
     });
@@ -565,9 +595,9 @@ export function sightingView(container, ctx) {
   let subjects = [];
   pickableSubjects(ctx).then((list) => {
     subjects = list;
-    subjectSlot.append(subjectSelect('subject_id', 'Who', list, 'Unknown person – post as ID sought'));
+    subjectSlot.append(subjectSelect('subject_id', 'Who', list, 'Unknown person (ID sought)'));
   }).catch(() => {
-    subjectSlot.append(subjectSelect('subject_id', 'Who', [], 'Unknown person – post as ID sought'));
+    subjectSlot.append(subjectSelect('subject_id', 'Who', [], 'Unknown person (ID sought)'));
   });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
