@@ -119,6 +119,13 @@ def stamp(
 ) -> list[dict[str, Any]]:
     """The stored envelopes of a pending append that follows `position`, `prev_hash` and
     the stream's `version`: ids, positions, stream versions and the hash chain added."""
+    return [envelope for envelope, _ in stamp_bodies(pending, position, prev_hash, version, recorded_at)]
+
+
+def stamp_bodies(
+    pending: Pending, position: int, prev_hash: str, version: int, recorded_at: str
+) -> list[tuple[dict[str, Any], bytes]]:
+    """`stamp`, with each envelope's canonical bytes (what was hashed, and is stored)."""
     stored = []
     for event in pending.events:
         position += 1
@@ -139,8 +146,9 @@ def stamp(
             "causation_id": event.get("causation_id"),
             "data": event["data"],
         }
-        prev_hash = envelope["hash"] = chain(prev_hash, canonical(envelope))
-        stored.append(envelope)
+        body = canonical(envelope)
+        prev_hash = envelope["hash"] = chain(prev_hash, body)
+        stored.append((envelope, body))
     return stored
 
 

@@ -228,19 +228,20 @@ class Hub:
     ) -> dict[str, Any]:
         """Decide a command against its stream's state and append what it decided.
 
-        A command id already seen returns the first answer and writes nothing.
+        A command id already seen returns the first answer and writes nothing: the log
+        finds it (in its writer, off the event loop), or, when the retry is refused
+        against the state its first attempt made, the refusal looks it up.
         Raises Rejected, NotFound or log.Conflict; then nothing was written.
         """
-        first = self.log.answer_for(p, command_id)
-        if first is not None:
-            return first
         async with self._lock((p, stream)):
-            # a retry that waited for the first attempt finds its answer here
-            first = self.log.answer_for(p, command_id)
-            if first is not None:
-                return first
             state, version = self._state(p, stream)
-            facts = decide(state)
+            try:
+                facts = decide(state)
+            except (Rejected, NotFound):
+                first = self.log.answer_for(p, command_id)
+                if first is not None:
+                    return first
+                raise
             events = [self._stored(f, actor, iso(at), causation_id) for f in facts]
             pending = Pending(p, stream, version, command_id, events, answer or {})
             appended = await self.log.append(pending)
@@ -250,12 +251,15 @@ class Hub:
         """Plan and execute one command; the answer has the new id and the positions."""
         if self.remote is not None:
             return await self.remote(p, command, actor.as_dict())
-        first = self.log.answer_for(p, command.id)
-        if first is not None:
-            return first
         ctx = Context(actor.user, actor.role, self.clock.now())
         setup = self._state(p, partnership.STREAM)[0]
-        step = plan(command, ctx, setup)
+        try:
+            step = plan(command, ctx, setup)
+        except (Rejected, NotFound):
+            first = self.log.answer_for(p, command.id)
+            if first is not None:
+                return first
+            raise
         return await self.execute(
             p, step.stream, step.decide, actor, command.id, ctx.at, step.answer, command.causation_id
         )

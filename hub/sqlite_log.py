@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import orjson
 
@@ -29,7 +29,7 @@ from hub.log import (
     Verification,
     canonical,
     check_chain,
-    stamp,
+    stamp_bodies,
 )
 
 SCHEMA = """
@@ -97,15 +97,55 @@ def _connect(path: Path, durable: bool = True) -> sqlite3.Connection:
     return connection
 
 
-def _row(envelope: dict[str, Any]) -> tuple[Any, ...]:
+def _row(envelope: dict[str, Any], body: bytes | None = None) -> tuple[Any, ...]:
     return (
         envelope["partnership"],
         envelope["position"],
         envelope["stream"],
         envelope["stream_version"],
-        canonical(envelope),
+        body if body is not None else canonical(envelope),
         envelope["hash"],
     )
+
+
+_Reply = Union["asyncio.Future[Appended]", "Future[Appended]"]
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[n : n + size] for n in range(0, len(values), size)]
+
+
+def _settle_all(replies: list[tuple[_Reply, Appended | BaseException]]) -> None:
+    """Answer a batch: thread futures at once, each event loop's futures in one callback.
+
+    One wake-up per loop per commit, queued after the commit hook's, so the views have
+    the events before any writer resumes.
+    """
+    by_loop: dict[
+        asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Appended], Appended | BaseException]]
+    ] = {}
+    for reply, outcome in replies:
+        if isinstance(reply, asyncio.Future):
+            by_loop.setdefault(reply.get_loop(), []).append((reply, outcome))
+        elif isinstance(outcome, BaseException):
+            reply.set_exception(outcome)
+        else:
+            reply.set_result(outcome)
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, pairs)
+        except RuntimeError:  # that loop has closed: nobody is waiting any more
+            log.warning("an event loop closed before its appends were answered")
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Appended], Appended | BaseException]]) -> None:
+    for future, outcome in pairs:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _now() -> str:
@@ -123,7 +163,7 @@ class SqliteLog:
         self._readers = threading.local()
         self._heads = self._read_heads()
         self._versions: dict[tuple[str, str], int] = {}
-        self._queue: queue.Queue[tuple[Pending | Replicated, Future[Appended]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Pending | Replicated, _Reply] | None] = queue.Queue()
         # Called from the writer thread with each commit's events, in log order, before
         # any appender is answered; the hub hands them to its event loop from there.
         self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
@@ -140,9 +180,9 @@ class SqliteLog:
     # -- writing ---------------------------------------------------------------------
 
     async def append(self, pending: Pending) -> Appended:
-        future: Future[Appended] = Future()
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._queue.put((pending, future))
-        return await asyncio.wrap_future(future)
+        return await future
 
     def append_sync(self, pending: Pending) -> Appended:
         future: Future[Appended] = Future()
@@ -154,7 +194,7 @@ class SqliteLog:
             item = self._queue.get()
             if item is None:
                 return
-            batch: list[tuple[Pending | Replicated, Future[Appended]]] = [item]
+            batch: list[tuple[Pending | Replicated, _Reply]] = [item]
             while len(batch) < MAX_BATCH:
                 try:
                     more = self._queue.get_nowait()
@@ -176,9 +216,10 @@ class SqliteLog:
             self._versions[key] = row[0] or 0
         return self._versions[key]
 
-    def _commit(self, batch: list[tuple[Pending | Replicated, Future[Appended]]]) -> None:
+    def _commit(self, batch: list[tuple[Pending | Replicated, _Reply]]) -> None:
         """Stage every queued write, then write them all in one transaction and one fsync."""
         staged = _Staged(dict(self._heads), _now())
+        self._prefetch([item for item, _ in batch if isinstance(item, Pending)], staged)
         outcomes: list[Appended | BaseException] = []
         for item, _ in batch:
             try:
@@ -209,8 +250,7 @@ class SqliteLog:
         except BaseException as error:  # the transaction failed: nobody was written
             self._versions.clear()
             self._heads = self._read_heads()
-            for _, future in batch:
-                future.set_exception(error)
+            _settle_all([(reply, error) for _, reply in batch])
             return
         self._heads = staged.heads
         self._versions.update(staged.versions)
@@ -220,15 +260,38 @@ class SqliteLog:
                 self.on_commit(committed)
             except Exception:
                 log.exception("on_commit hook failed; the events are committed")
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+        _settle_all([(reply, outcome) for (_, reply), outcome in zip(batch, outcomes, strict=True)])
+
+    def _prefetch(self, pendings: list[Pending], staged: _Staged) -> None:
+        """One query per partnership for the batch's known answers and stream versions."""
+        by_partnership: dict[str, list[Pending]] = {}
+        for pending in pendings:
+            by_partnership.setdefault(pending.partnership, []).append(pending)
+        for p, group in by_partnership.items():
+            for chunk in _chunks(sorted({g.command_id for g in group})):
+                marks = ",".join("?" * len(chunk))
+                for command_id, answer in self._write.execute(
+                    f"SELECT command_id, answer FROM commands "
+                    f"WHERE partnership = ? AND command_id IN ({marks})",
+                    (p, *chunk),
+                ):
+                    staged.seen[(p, command_id)] = orjson.loads(answer)
+            unknown = sorted({g.stream for g in group if (p, g.stream) not in self._versions})
+            for chunk in _chunks(unknown):
+                marks = ",".join("?" * len(chunk))
+                found = dict(
+                    self._write.execute(
+                        f"SELECT stream, MAX(stream_version) FROM events WHERE partnership = ? "
+                        f"AND stream IN ({marks}) GROUP BY stream",
+                        (p, *chunk),
+                    ).fetchall()
+                )
+                for stream in chunk:
+                    self._versions[(p, stream)] = found.get(stream, 0)
 
     def _stage(self, pending: Pending, staged: _Staged) -> Appended:
         p = pending.partnership
-        first = staged.seen.get((p, pending.command_id)) or self.answer_for(p, pending.command_id)
+        first = staged.seen.get((p, pending.command_id))
         if first is not None:
             return Appended(first, [], duplicate=True)
         key = (p, pending.stream)
@@ -236,8 +299,9 @@ class SqliteLog:
         if version != pending.expected_version:
             raise Conflict(f"stream {pending.stream} is at version {version}, not {pending.expected_version}")
         position, prev = staged.heads.get(p, (0, GENESIS))
-        stored = stamp(pending, position, prev, version, staged.recorded_at)
-        rows = [_row(e) for e in stored]
+        stamped = stamp_bodies(pending, position, prev, version, staged.recorded_at)
+        stored = [envelope for envelope, _ in stamped]
+        rows = [_row(envelope, body) for envelope, body in stamped]
         answer = {**pending.answer, "positions": [e["position"] for e in stored]}
         encoded = orjson.dumps(answer)
         if stored:
@@ -269,9 +333,9 @@ class SqliteLog:
         return Appended(item.answer or {}, fresh)
 
     async def replicate(self, item: Replicated) -> Appended:
-        future: Future[Appended] = Future()
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._queue.put((item, future))
-        return await asyncio.wrap_future(future)
+        return await future
 
     def offsets(self) -> dict[int, int]:
         """Next offset to read from each partition of the event topic (Kafka mode)."""
