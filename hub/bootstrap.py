@@ -117,6 +117,7 @@ async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -
     attach(hub, loop)
     if isinstance(log, KafkaNodeLog):
         hub.remote = log.submit
+        log.before_submit = share.flush  # keys on the broker before events sealed with them
         await log.start()
     return Running(hub, ticks=role == "worker", parts=[share, log])
 

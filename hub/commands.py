@@ -28,9 +28,16 @@ from hub.domain.partnership import Partnership
 
 @dataclass(frozen=True)
 class Plan:
+    """The stream a command writes and the decision to take there.
+
+    `creates` marks a command that starts a new stream under a fresh id: its state is
+    the initial one without reading the log (were the id taken, the append conflicts).
+    """
+
     stream: str
     decide: Callable[[Any], list[Fact]]
     answer: dict[str, Any] = field(default_factory=dict)
+    creates: bool = False
 
 
 def _venue(setup: Partnership, venue: str | None) -> None:
@@ -89,6 +96,7 @@ def plan(command: Command, ctx: Context, setup: Partnership) -> Plan:
             alert.stream(a["alert_id"]),
             lambda s: alert.broadcast(s, a, setup.channels),
             {"id": a["alert_id"]},
+            creates=True,
         )
     if action == "acknowledge_alert":
         return Plan(
@@ -107,6 +115,7 @@ def plan(command: Command, ctx: Context, setup: Partnership) -> Plan:
             subject.stream(a["subject_id"]),
             lambda s: subject.register(s, a["subject_id"], a["personal"], a.get("id_sought", False)),
             {"id": a["subject_id"]},
+            creates=True,
         )
     if action == "add_photo":
         return Plan(
@@ -205,12 +214,14 @@ def plan(command: Command, ctx: Context, setup: Partnership) -> Plan:
             sighting.stream(a["sighting_id"]),
             lambda s: sighting.record(s, a, setup.venues),
             {"id": a["sighting_id"]},
+            creates=True,
         )
     if action == "report_incident":
         return Plan(
             incident.stream(a["incident_id"]),
             lambda s: incident.report(s, a, setup.venues),
             {"id": a["incident_id"]},
+            creates=True,
         )
     if action == "link_subject":
         return Plan(

@@ -7,46 +7,89 @@ erasure publishes a tombstone, and compaction then removes the key from the brok
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hub.cipher import KeyStore
 from hub.kafka_log import Topics, producer, reached
+from hub.log import Unavailable
 
 log = logging.getLogger("hub.kafka")
 
 
 class KeyShare:
-    """Publishes this node's new and destroyed keys and stores everyone else's."""
+    """Publishes this node's new and destroyed keys and stores everyone else's.
+
+    A key waits in `unsent` until the broker has it; a failed send is retried, and
+    `flush` (awaited by an API node before it sends a command) fails with Unavailable
+    rather than let an event sealed with an unpublished key reach the log.
+    """
 
     def __init__(self, bootstrap: str, keys: KeyStore, partitions: int, topics: Topics) -> None:
         self.bootstrap = bootstrap
         self.topic = topics.keys
         self.keys = keys
         self.partitions = partitions
-        self.producer: AIOKafkaProducer = producer(bootstrap)
-        self._tasks: set[asyncio.Task[object]] = set()
+        self.producer: AIOKafkaProducer = producer(bootstrap, idempotent=False)
+        self.unsent: dict[str, bytes | None] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._sent = asyncio.Event()
+        self._publisher: asyncio.Task[None] | None = None
         self._follow: asyncio.Task[None] | None = None
         self.caught_up = asyncio.Event()
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.producer.start()
         self.keys.on_created = lambda key_id, key: self._send(key_id, key)
         self.keys.on_destroyed = lambda key_id: self._send(key_id, None)
+        self._publisher = asyncio.create_task(self._publish())
         self._follow = asyncio.create_task(self._consume())
         await self.caught_up.wait()
 
     def _send(self, key_id: str, key: bytes | None) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self.producer.send_and_wait(self.topic, key, key=key_id.encode())
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        assert self._loop is not None
+        self.unsent[key_id] = key
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
-    async def flush(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def _publish(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.unsent:
+                key_id, key = next(iter(self.unsent.items()))
+                try:
+                    await self.producer.send_and_wait(self.topic, key, key=key_id.encode())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    log.warning("key %s not published yet (%r); retrying", key_id, error)
+                    await asyncio.sleep(0.5)
+                    continue
+                if self.unsent.get(key_id, b"") == key:
+                    del self.unsent[key_id]
+            self._sent.set()
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Wait until every key made here is on the broker."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.unsent:
+                    self._sent.clear()
+                    self._wake.set()
+                    await self._sent.wait()
+        except TimeoutError as error:
+            raise Unavailable("subjects' keys cannot be shared now (the broker does not answer)") from error
 
     async def _consume(self) -> None:
         while True:
@@ -82,7 +125,9 @@ class KeyShare:
                 await consumer.stop()
 
     async def stop(self) -> None:
-        await self.flush()
-        if self._follow is not None:
-            self._follow.cancel()
+        with contextlib.suppress(Unavailable):
+            await self.flush()
+        for task in (self._publisher, self._follow):
+            if task is not None:
+                task.cancel()
         await self.producer.stop()

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +31,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from hub.domain import Command, NotFound, Rejected
 from hub.log import Appended, Conflict, Pending, Unavailable, Verification, stamp
@@ -38,7 +40,25 @@ from hub.sqlite_log import Replicated, SqliteLog
 log = logging.getLogger("hub.kafka")
 
 DEFAULT_PARTITIONS = 12
-COMMAND_TIMEOUT = 15.0
+# A command is decided only until its deadline (wall clock, set by the API node when it
+# sends it); the node waits DEADLINE + GRACE for the answer before it answers 503, so a
+# 503 means nothing was written (GRACE covers the worker's produce timeout).
+COMMAND_DEADLINE = 8.0
+PRODUCE_TIMEOUT_MS = 5000
+COMMAND_GRACE = PRODUCE_TIMEOUT_MS / 1000 + 1.0
+COMMAND_TIMEOUT = COMMAND_DEADLINE + COMMAND_GRACE
+RESYNC_TIMEOUT = 15.0
+
+# The deadline of the command being decided on this task (worker side), if it has one.
+DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("hub_command_deadline", default=None)
+
+
+class Expired(Unavailable):
+    """A command reached the worker after its deadline: refused, nothing written."""
+
+
+class NotOwner(Unavailable):
+    """This worker does not own the partnership's partition (now): nothing written."""
 
 
 @dataclass(frozen=True)
@@ -96,12 +116,18 @@ async def ensure_topics(
             # another node may create them at the same moment
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-        for topic in await admin.describe_topics(list(wanted)):
-            count = len(topic["partitions"])
+        # Just created topics may show no partitions (or be unknown) for a moment.
+        for attempt in range(100):
+            described = await admin.describe_topics(list(wanted))
+            counts = {topic["topic"]: len(topic["partitions"]) for topic in described}
+            settled = all(counts.get(name, 0) > 0 for name in wanted)
+            if settled or attempt == 99:
+                break
+            await asyncio.sleep(0.1)
+        for name in wanted:
+            count = counts.get(name, 0)
             if count != partitions:
-                raise RuntimeError(
-                    f"topic {topic['topic']} has {count} partitions, the hub expects {partitions}"
-                )
+                raise RuntimeError(f"topic {name} has {count} partitions, the hub expects {partitions}")
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in wanted]
         for response in await admin.describe_configs(resources):
             for _, _, _, name, configs in response.resources:
@@ -113,14 +139,15 @@ async def ensure_topics(
         await admin.close()
 
 
-def producer(bootstrap: str) -> AIOKafkaProducer:
-    # acks=all and idempotence: an answered append is on the broker, once.
+def producer(bootstrap: str, idempotent: bool = True) -> AIOKafkaProducer:
+    # acks=all and idempotence: an answered append is on the broker, once. A send that
+    # cannot be delivered fails after PRODUCE_TIMEOUT_MS (the batch expires).
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
-        enable_idempotence=True,
+        enable_idempotence=idempotent,
         linger_ms=0,
-        request_timeout_ms=10000,
+        request_timeout_ms=PRODUCE_TIMEOUT_MS,
     )
 
 
@@ -152,7 +179,14 @@ class ReplicaReads:
 
 class KafkaWriterLog(ReplicaReads):
     """The worker's log: it stamps positions and hashes (single writer per partnership),
-    produces the record, then stores it in its replica, whose commit hook feeds the hub."""
+    produces the record, then stores it in its replica, whose commit hook feeds the hub.
+
+    Appends are serialised per partition, so the replica stores the records of a
+    partition in the order they are on the broker and its offsets never skip one. A
+    produce that fails leaves the broker's state uncertain (the record may have landed):
+    the log is then out of sync, and before the next append it reopens its producer and
+    reads the event topic to its end, so it never stamps a position twice.
+    """
 
     def __init__(
         self,
@@ -166,7 +200,14 @@ class KafkaWriterLog(ReplicaReads):
         self.partitions = partitions
         self.topics = topics
         self.producer = producer(bootstrap)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._sync = asyncio.Lock()
+        self.in_sync = True
+        # None: this log writes every partition (a lone writer). A worker narrows it to
+        # the partitions the consumer group assigned it, and appends wait for that.
+        self.owned: set[int] | None = None
+        self._assigned = asyncio.Event()
+        self._assigned.set()
 
     @property
     def on_commit(self) -> Any:
@@ -183,10 +224,56 @@ class KafkaWriterLog(ReplicaReads):
         """Store every record the replica lacks (written before a crash, or by another worker)."""
         return await catch_up(self.bootstrap, self.replica, self.partitions, self.topics)
 
+    # -- ownership (a worker in a consumer group) ---------------------------------------
+
+    def hold(self) -> None:
+        """Own nothing until `claim`: appends wait (a rebalance is under way)."""
+        self.owned = set()
+        self._assigned.clear()
+
+    def claim(self, partitions: set[int]) -> None:
+        self.owned = set(partitions)
+        self._assigned.set()
+
+    def owns(self, partnership: str) -> bool:
+        return self.owned is None or partition_of(partnership, self.partitions) in self.owned
+
+    async def _ensure_owner(self, partnership: str) -> None:
+        if not self._assigned.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._assigned.wait(), RESYNC_TIMEOUT)
+        if not self._assigned.is_set() or not self.owns(partnership):
+            raise NotOwner(f"this worker does not write partnership {partnership} now")
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """After a failed produce: a fresh producer, and the replica read to the topic's end."""
+        async with self._sync:
+            if self.in_sync:
+                return
+            try:
+                async with asyncio.timeout(RESYNC_TIMEOUT):
+                    with contextlib.suppress(Exception):
+                        await self.producer.stop()
+                    self.producer = producer(self.bootstrap)
+                    await self.producer.start()
+                    stored = await self.catch_up()
+            except (KafkaError, OSError, TimeoutError) as error:
+                raise Unavailable(f"the event log is unavailable: {error!r}") from error
+            log.warning("event log back in sync (%d records read back)", stored)
+            self.in_sync = True
+
     async def append(self, pending: Pending) -> Appended:
         p = pending.partnership
-        lock = self._locks.setdefault(p, asyncio.Lock())
+        await self._ensure_owner(p)
+        if not self.in_sync:
+            await self.resync()
+        partition = partition_of(p, self.partitions)
+        lock = self._locks.setdefault(partition, asyncio.Lock())
         async with lock:
+            if not self.in_sync:
+                raise Unavailable("the event log is resynchronising; retry")
             first = self.replica.answer_for(p, pending.command_id)
             if first is not None:
                 return Appended(first, [], duplicate=True)
@@ -195,17 +282,27 @@ class KafkaWriterLog(ReplicaReads):
                 raise Conflict(
                     f"stream {pending.stream} is at version {version}, not {pending.expected_version}"
                 )
+            deadline = DEADLINE.get()
+            if deadline is not None and time.time() > deadline:
+                raise Expired("the command reached the hub's worker after its deadline; nothing was written")
             position, prev = self.replica.head_and_hash(p)
             stored = stamp(pending, position, prev, version, _now())
             answer = {**pending.answer, "positions": [e["position"] for e in stored]}
             record = {"partnership": p, "command_id": pending.command_id, "answer": answer, "events": stored}
-            offset = await self._produce(p, record)
-            await self.replica.replicate(Replicated(stored, p, pending.command_id, answer, offset))
+            try:
+                offset = await self._produce(p, record)
+                await self.replica.replicate(Replicated(stored, p, pending.command_id, answer, offset))
+            except BaseException as error:
+                # The record may be on the broker, or not: read it back before going on.
+                self.in_sync = False
+                if isinstance(error, KafkaError):
+                    raise Unavailable(f"the event log is unavailable: {error!r}") from error
+                raise
             return Appended(answer, stored)
 
     async def answer(self, partnership: str, command_id: str, answer: dict[str, Any]) -> None:
         """Repeat a first answer for a command sent again (nothing new is written)."""
-        await self._produce(
+        await self._produce_or_unavailable(
             partnership,
             {"partnership": partnership, "command_id": command_id, "answer": answer, "events": []},
         )
@@ -216,7 +313,13 @@ class KafkaWriterLog(ReplicaReads):
             "command_id": command_id,
             "error": {"status": status, "detail": detail},
         }
-        await self._produce(partnership, record)
+        await self._produce_or_unavailable(partnership, record)
+
+    async def _produce_or_unavailable(self, partnership: str, record: dict[str, Any]) -> None:
+        try:
+            await self._produce(partnership, record)
+        except KafkaError as error:
+            raise Unavailable(f"the event log is unavailable: {error!r}") from error
 
     async def _produce(self, partnership: str, record: dict[str, Any]) -> tuple[int, int]:
         partition = partition_of(partnership, self.partitions)
@@ -309,10 +412,13 @@ class KafkaNodeLog(ReplicaReads):
         self.replica = replica
         self.partitions = partitions
         self.topics = topics
-        self.producer = producer(bootstrap)
+        # Commands may be sent twice (the worker answers a repeat with the first answer).
+        self.producer = producer(bootstrap, idempotent=False)
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._feed: asyncio.Task[None] | None = None
         self.caught_up = asyncio.Event()
+        # Publishes subjects' keys before a command sealed with them is sent (KeyShare).
+        self.before_submit: Callable[[], Awaitable[None]] | None = None
 
     @property
     def on_commit(self) -> Any:
@@ -331,27 +437,50 @@ class KafkaNodeLog(ReplicaReads):
         raise RuntimeError("API nodes in Kafka mode submit commands; only the worker appends")
 
     async def submit(self, partnership: str, command: Command, actor: dict[str, str]) -> dict[str, Any]:
+        """Send a command to the worker and wait for its answer, or its refusal.
+
+        Unavailable (503) means nothing was written: the worker decides a command only
+        before its deadline, and this node waits past the deadline (plus the worker's
+        produce timeout) before it gives up.
+        """
         first = self.replica.answer_for(partnership, command.id)
         if first is not None:
             return first
+        if self.before_submit is not None:
+            await self.before_submit()
+        loop = asyncio.get_running_loop()
         future = self.waiting.get(command.id)
         if future is None:
-            future = self.waiting[command.id] = asyncio.get_running_loop().create_future()
-        message = {"partnership": partnership, "command": asdict(command), "actor": actor}
+            future = self.waiting[command.id] = loop.create_future()
+        give_up = loop.time() + COMMAND_TIMEOUT
+        deadline = time.time() + COMMAND_DEADLINE
+        message = {
+            "partnership": partnership,
+            "command": asdict(command),
+            "actor": actor,
+            "deadline": deadline,
+        }
         try:
-            await self.producer.send_and_wait(
-                self.topics.commands,
-                orjson.dumps(message),
-                key=partnership.encode(),
-                partition=partition_of(partnership, self.partitions),
-            )
-            return await asyncio.wait_for(asyncio.shield(future), COMMAND_TIMEOUT)
+            try:
+                await self.producer.send_and_wait(
+                    self.topics.commands,
+                    orjson.dumps(message),
+                    key=partnership.encode(),
+                    partition=partition_of(partnership, self.partitions),
+                )
+            except KafkaError as error:
+                raise Unavailable(
+                    f"the hub's command log is unavailable ({type(error).__name__}); "
+                    "retry with the same Idempotency-Key"
+                ) from error
+            return await asyncio.wait_for(asyncio.shield(future), max(0.0, give_up - loop.time()))
         except TimeoutError as error:
             raise Unavailable(
-                "the hub's worker did not answer in time; retry with the same Idempotency-Key"
+                "the hub's worker did not answer in time; nothing was written: "
+                "retry with the same Idempotency-Key"
             ) from error
         finally:
-            if future.done():
+            if future.done() or self.waiting.get(command.id) is future:
                 self.waiting.pop(command.id, None)
 
     async def _follow(self) -> None:
@@ -413,6 +542,10 @@ def _refusal(error: dict[str, Any]) -> Exception:
         return NotFound(detail)
     if status == 409:
         return Rejected(detail)
+    if status == 503:
+        return Unavailable(detail)
+    if status >= 500:
+        return RuntimeError(f"the hub's worker failed on this command: {detail}")
     return Conflict(detail)
 
 

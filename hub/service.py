@@ -225,6 +225,7 @@ class Hub:
         at: datetime,
         answer: dict[str, Any] | None = None,
         causation_id: str | None = None,
+        creates: bool = False,
     ) -> dict[str, Any]:
         """Decide a command against its stream's state and append what it decided.
 
@@ -234,7 +235,10 @@ class Hub:
         Raises Rejected, NotFound or log.Conflict; then nothing was written.
         """
         async with self._lock((p, stream)):
-            state, version = self._state(p, stream)
+            if creates and (p, stream) not in self._aggregates:
+                state, version = aggregate_of(stream).initial(), 0
+            else:
+                state, version = self._state(p, stream)
             try:
                 facts = decide(state)
             except (Rejected, NotFound):
@@ -261,7 +265,15 @@ class Hub:
                 return first
             raise
         return await self.execute(
-            p, step.stream, step.decide, actor, command.id, ctx.at, step.answer, command.causation_id
+            p,
+            step.stream,
+            step.decide,
+            actor,
+            command.id,
+            ctx.at,
+            step.answer,
+            command.causation_id,
+            step.creates,
         )
 
     async def carry_out(self, p: str, command: Command) -> None:
