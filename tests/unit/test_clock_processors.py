@@ -1,0 +1,105 @@
+"""The clock-driven processors, run by a real hub on a fixed clock: exclusions expire,
+warnings lapse and subjects past the retention period are erased, without anyone acting."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hub.bootstrap import attach, build
+from hub.clock import FixedClock
+from hub.domain import Command, iso
+from hub.service import Actor, Hub
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+COORDINATOR = Actor("coordinator", "coordinator")
+
+
+async def _hub(folder: Path, clock: FixedClock) -> Hub:
+    hub = build(folder, clock)
+    hub.start()
+    attach(hub, asyncio.get_running_loop())
+    for n, (action, args) in enumerate(
+        [
+            ("register_partnership", {"id": "p", "name": "P", "retention_days": 365}),
+            ("add_venue", {"venue_id": "pub", "name": "Pub", "kind": "night_time"}),
+        ]
+    ):
+        await hub.submit("p", Command(f"setup-{n}", action, args), Actor("admin", "admin"))
+    return hub
+
+
+async def _subject(hub: Hub, subject_id: str) -> None:
+    personal = hub.seal(subject_id, {"name": subject_id, "aliases": [], "description": ""})
+    args: dict[str, Any] = {"subject_id": subject_id, "personal": personal}
+    await hub.submit("p", Command(f"reg-{subject_id}", "register_subject", args), COORDINATOR)
+
+
+async def _tick(hub: Hub) -> None:
+    hub.tick()
+    await hub.settle()
+    await asyncio.sleep(0.05)
+    await hub.settle()
+
+
+def test_the_clock_expires_lapses_and_erases(tmp_path: Path) -> None:
+    async def story() -> Hub:
+        clock = FixedClock(T0)
+        hub = await _hub(tmp_path, clock)
+        await _subject(hub, "kept")
+        await _subject(hub, "warned")
+        await _subject(hub, "forgotten")
+        await hub.submit(
+            "p",
+            Command(
+                "x1",
+                "issue_exclusion",
+                {
+                    "exclusion_id": "x1",
+                    "subject_id": "kept",
+                    "venues": ["pub"],
+                    "reason": "r",
+                    "starts_at": iso(T0),
+                    "ends_at": iso(T0 + timedelta(days=500)),
+                },
+            ),
+            COORDINATOR,
+        )
+        await hub.submit(
+            "p",
+            Command(
+                "w1",
+                "issue_warning",
+                {"warning_id": "w1", "subject_id": "warned", "venues": [], "reason": "r"},
+            ),
+            COORDINATOR,
+        )
+        await hub.settle()
+
+        clock.advance(timedelta(days=364))
+        await _tick(hub)
+        view = hub.views["p"]
+        assert not view.warnings["w1"]["lapsed"]
+        assert not view.subjects["forgotten"]["erased"]
+
+        clock.advance(timedelta(days=2))
+        await _tick(hub)
+        assert view.warnings["w1"]["lapsed"], "a warning lapses after 12 months without another"
+        assert view.subjects["forgotten"]["erased"], "no exclusion and no activity for the retention period"
+        assert hub.personal("p", "forgotten") is None
+        assert not view.subjects["kept"]["erased"], "an active exclusion keeps the subject"
+        assert view.exclusions["x1"]["status"] == "active"
+
+        clock.advance(timedelta(days=135))
+        await _tick(hub)
+        assert view.exclusions["x1"]["status"] == "expired", "exclusions expire at their end time"
+        return hub
+
+    hub = asyncio.run(story())
+    assert hub.log.verify("p").ok
+    types = [e["type"] for e in hub.log.read("p")]
+    assert types.count("exclusion.expired") == 1
+    assert types.count("warning.lapsed") == 1
+    hub.log.close()
