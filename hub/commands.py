@@ -86,6 +86,20 @@ def plan(command: Command, ctx: Context, setup: Partnership) -> Plan:
             lambda s: partnership.enrol(s, a["username"], a["role"], a["venue"], a["password_hash"]),
             {"id": a["username"]},
         )
+    if action == "issue_enrolment_code":
+        return Plan(
+            partnership.STREAM,
+            lambda s: partnership.issue_enrolment_code(
+                s, a["username"], a["code_id"], a["code_hash"], a["expires_at"]
+            ),
+            {"id": a["code_id"]},
+        )
+    if action == "use_enrolment_code":
+        return Plan(
+            partnership.STREAM,
+            lambda s: partnership.use_enrolment_code(s, a["username"], a["code_id"]),
+            {"id": a["code_id"]},
+        )
     if action == "revoke_member":
         return Plan(
             partnership.STREAM, lambda s: partnership.revoke_access(s, a["username"]), {"id": a["username"]}

@@ -206,6 +206,8 @@ class Hub:
             data = {**data, "personal": self.seal(data["subject_id"], data["personal"])}
         if fact.type == "member.enrolled" and isinstance(data["password_hash"], str):
             data = {**data, "password_hash": self.seal_password(data["username"], data["password_hash"])}
+        if fact.type == "member.enrolment_code_issued" and isinstance(data["code_hash"], str):
+            data = {**data, "code_hash": self.seal_password(data["username"], data["code_hash"])}
         validate_event_data(fact.type, data)
         return {
             "type": fact.type,
@@ -319,7 +321,10 @@ class Hub:
         return self.cipher.seal(f"member-{username}", {"hash": password_hash})
 
     def password_hash(self, member: dict[str, Any]) -> str | None:
-        opened = self.cipher.open(member["password_hash"])
+        return self.opened_hash(member["password_hash"])
+
+    def opened_hash(self, sealed: dict[str, str]) -> str | None:
+        opened = self.cipher.open(sealed)
         return None if opened is None else str(opened["hash"])
 
     def personal(self, p: str, subject_id: str) -> dict[str, Any] | None:

@@ -75,7 +75,7 @@ def audience(view: PartnershipView, event: dict[str, Any]) -> Audience:
     return NOBODY
 
 
-PRIVATE_FIELDS = ("personal", "password_hash")
+PRIVATE_FIELDS = ("personal", "password_hash", "code_hash")
 
 
 def frame(event: dict[str, Any]) -> str:

@@ -91,6 +91,15 @@ def _member_enrolled(view: PartnershipView, data: dict[str, Any], e: dict[str, A
     }
 
 
+def _enrolment_code_issued(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
+    codes = view.members[data["username"]].setdefault("codes", {})
+    codes[data["code_id"]] = {"code_hash": data["code_hash"], "expires_at": data["expires_at"], "used": False}
+
+
+def _enrolment_code_used(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
+    view.members[data["username"]]["codes"][data["code_id"]]["used"] = True
+
+
 def _member_revoked(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
     view.members[data["username"]]["active"] = False
 
@@ -231,6 +240,8 @@ _HANDLERS = {
     "channel.opened": _channel_opened,
     "member.enrolled": _member_enrolled,
     "member.access_revoked": _member_revoked,
+    "member.enrolment_code_issued": _enrolment_code_issued,
+    "member.enrolment_code_used": _enrolment_code_used,
     "alert.broadcast": _alert_broadcast,
     "alert.acknowledged": _alert_acknowledged,
     "alert.resolved": _alert_closed,

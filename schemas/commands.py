@@ -53,6 +53,10 @@ class EnrolMember(Body):
     venue: str | None = Field(default=None, max_length=64)
 
 
+class EnrolmentCode(Body):
+    hours: int = Field(default=24, ge=1, le=168)
+
+
 class BroadcastAlert(Body):
     channel: str = Field(default="main", min_length=1, max_length=64)
     priority: Priority = "routine"
@@ -139,6 +143,7 @@ __all__ = [
     "CloseIncident",
     "CrimeReference",
     "EnrolMember",
+    "EnrolmentCode",
     "EraseSubject",
     "ExclusionStep",
     "IdentifySubject",

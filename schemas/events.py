@@ -57,6 +57,20 @@ class MemberEnrolled(Data):
     password_hash: Sealed
 
 
+class EnrolmentCodeIssued(Data):
+    """A one-time code to sign in a device (a handheld, a door phone); only its hash, sealed."""
+
+    username: str
+    code_id: str
+    code_hash: Sealed
+    expires_at: str
+
+
+class EnrolmentCodeUsed(Data):
+    username: str
+    code_id: str
+
+
 class MemberAccessRevoked(Data):
     username: str
 
@@ -195,6 +209,8 @@ EVENT_TYPES: dict[str, type[Data]] = {
     "channel.opened": ChannelOpened,
     "member.enrolled": MemberEnrolled,
     "member.access_revoked": MemberAccessRevoked,
+    "member.enrolment_code_issued": EnrolmentCodeIssued,
+    "member.enrolment_code_used": EnrolmentCodeUsed,
     "alert.broadcast": AlertBroadcast,
     "alert.acknowledged": AlertAcknowledged,
     "alert.cancelled": AlertClosed,

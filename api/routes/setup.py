@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -9,33 +12,61 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from api.access import member_of, require
 from api.auth import EVERY_PARTNERSHIP, TOKEN_SECONDS, issue_token
 from api.common import Signed, ensure, hub_of, submit
+from hub.domain import Command, Rejected, iso
 from hub.passwords import check_password, hash_password
-from hub.service import SYSTEM_PARTNERSHIP
+from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
 from projections.live import Viewer
-from schemas.commands import AddVenue, ChangeVenue, EnrolMember, OpenChannel, RegisterPartnership
+from schemas.commands import (
+    AddVenue,
+    ChangeVenue,
+    EnrolMember,
+    EnrolmentCode,
+    OpenChannel,
+    RegisterPartnership,
+)
 
 router = APIRouter(prefix="/v1")
 
 
 @router.post("/auth/token", tags=["auth"])
-def login(
+async def login(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
 ) -> dict[str, Any]:
-    """OAuth2 password flow: a signed token valid for an hour."""
-    found = hub_of(request).users().get(username)
-    member = found[1] if found else None
-    if not check_password(hub_of(request).password_hash(member) if member else None, password) or not (
-        member and member["active"]
-    ):
-        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
-    assert found is not None
+    """OAuth2 password flow: a signed token valid for an hour. The password may also be a
+    one-time enrolment code that a coordinator issued for a device; it works once."""
+    hub = hub_of(request)
+    found = hub.users().get(username)
+    member = found[1] if found and found[1]["active"] else None
+    stored = hub.password_hash(member) if member else None
+    if not await asyncio.to_thread(check_password, stored, password):
+        code_id = await asyncio.to_thread(_matching_code, hub, member, password) if member else None
+        if code_id is None:
+            raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+        assert found is not None and member is not None
+        use = Command(hub.new_id(), "use_enrolment_code", {"username": username, "code_id": code_id})
+        try:
+            await hub.submit(found[0], use, Actor(username, member["role"]))
+        except Rejected as error:
+            raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from error
+    assert found is not None and member is not None
     partnership = found[0]
     partnerships = frozenset({EVERY_PARTNERSHIP if partnership == SYSTEM_PARTNERSHIP else partnership})
     viewer = Viewer(username, member["role"], partnerships, member["venue"])
     token = issue_token(request.app.state.secret, viewer)
     return {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_SECONDS}
+
+
+def _matching_code(hub: Hub, member: dict[str, Any], code: str) -> str | None:
+    """The unused, unexpired enrolment code of this member that `code` matches."""
+    now = iso(hub.clock.now())
+    for code_id, issued in member.get("codes", {}).items():
+        if issued["used"] or issued["expires_at"] <= now:
+            continue
+        if check_password(hub.opened_hash(issued["code_hash"]), code.strip().upper()):
+            return str(code_id)
+    return None
 
 
 @router.post("/auth/refresh", tags=["auth"])
@@ -153,6 +184,28 @@ def list_members(request: Request, p: str, viewer: Viewer = Signed) -> list[dict
     require(viewer, "manage_members", p)
     members = hub_of(request).view(p).members.values()
     return [{k: v for k, v in m.items() if k != "password_hash"} for m in members]
+
+
+@router.post("/partnerships/{p}/members/{username}/enrolment-code", status_code=201, tags=["set-up"])
+async def enrolment_code(
+    request: Request, p: str, username: str, body: EnrolmentCode | None = None, viewer: Viewer = Signed
+) -> dict[str, Any]:
+    """A one-time code to sign in a member's device, shown once: only its hash is kept."""
+    require(viewer, "manage_members", p)
+    hub = hub_of(request)
+    member = hub.view(p).members.get(username)
+    ensure(member is not None and member["active"], 404, f"no active member {username}")
+    code = "-".join(secrets.token_hex(2).upper() for _ in range(3))
+    hours = (body or EnrolmentCode()).hours
+    expires_at = iso(hub.clock.now() + timedelta(hours=hours))
+    args = {
+        "username": username,
+        "code_id": hub.new_id(),
+        "code_hash": hub.seal_password(username, hash_password(code)),
+        "expires_at": expires_at,
+    }
+    answer = await submit(request, viewer, p, "issue_enrolment_code", args)
+    return {**answer, "code": code, "expires_at": expires_at}
 
 
 @router.post("/partnerships/{p}/members/{username}/revoke", status_code=201, tags=["set-up"])

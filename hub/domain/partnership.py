@@ -18,6 +18,7 @@ class Partnership:
     venues: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: frozenset[str] = frozenset()
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def initial() -> Partnership:
@@ -42,6 +43,12 @@ def evolve(state: Partnership, type: str, data: dict[str, Any]) -> Partnership:
     if type == "member.enrolled":
         member = {"role": data["role"], "venue": data["venue"], "active": True}
         return replace(state, members={**state.members, data["username"]: member})
+    if type == "member.enrolment_code_issued":
+        codes = {**state.codes, data["code_id"]: {"username": data["username"], "used": False}}
+        return replace(state, codes=codes)
+    if type == "member.enrolment_code_used":
+        codes = {**state.codes, data["code_id"]: {**state.codes[data["code_id"]], "used": True}}
+        return replace(state, codes=codes)
     if type == "member.access_revoked":
         member = {**state.members[data["username"]], "active": False}
         return replace(state, members={**state.members, data["username"]: member})
@@ -115,3 +122,25 @@ def revoke_access(state: Partnership, username: str) -> list[Fact]:
     if member is None or not member["active"]:
         raise NotFound(f"no active member {username}")
     return [Fact("member.access_revoked", {"username": username})]
+
+
+def issue_enrolment_code(
+    state: Partnership, username: str, code_id: str, code_hash: dict[str, str] | str, expires_at: str
+) -> list[Fact]:
+    """A one-time code that signs in one device as this member until it expires."""
+    _require(state)
+    member = state.members.get(username)
+    if member is None or not member["active"]:
+        raise NotFound(f"no active member {username}")
+    data = {"username": username, "code_id": code_id, "code_hash": code_hash, "expires_at": expires_at}
+    return [Fact("member.enrolment_code_issued", data)]
+
+
+def use_enrolment_code(state: Partnership, username: str, code_id: str) -> list[Fact]:
+    """A code signs in once: a second use is refused."""
+    code = state.codes.get(code_id)
+    if code is None or code["username"] != username:
+        raise NotFound("no such enrolment code")
+    if code["used"]:
+        raise Rejected("this enrolment code has been used")
+    return [Fact("member.enrolment_code_used", {"username": username, "code_id": code_id})]

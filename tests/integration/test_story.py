@@ -670,3 +670,24 @@ def test_a_client_that_does_not_read_is_closed_and_slows_nobody(
         for collector in collectors:
             collector.stop()
         server.stop()
+
+
+def test_a_device_signs_in_once_with_an_enrolment_code(story: Story) -> None:
+    """A coordinator issues a one-time code for a member's handheld: it signs in once."""
+    server = story.server
+    coordinator = server.login(story.users["coordinator"])
+    username = story.users["police"]
+    answer = coordinator.post(f"/v1/partnerships/{P}/members/{username}/enrolment-code", json={"hours": 2})
+    assert answer.status_code == 201, answer.text
+    code = answer.json()["code"]
+    first = httpx.post(server.url + "/v1/auth/token", data={"username": username, "password": code})
+    assert first.status_code == 200, first.text
+    assert first.json()["token_type"] == "bearer"
+    again = httpx.post(server.url + "/v1/auth/token", data={"username": username, "password": code})
+    assert again.status_code == 401
+    door = server.login(story.users["door_staff"])
+    assert door.post(f"/v1/partnerships/{P}/members/{username}/enrolment-code").status_code == 403
+    events = server.login(story.users["auditor"]).get(
+        f"/v1/partnerships/{P}/audit/events", params={"type": "member"}
+    )
+    assert code not in events.text, "only a sealed hash of the code is kept"

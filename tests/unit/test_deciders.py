@@ -34,8 +34,9 @@ def given(module: Any, *facts: Fact) -> Any:
         data = fact.data
         if "personal" in data:  # sealed by the hub before it is stored
             data = {**data, "personal": {"key": "k", "ct": "c"}}
-        if "password_hash" in data:  # sealed too
-            data = {**data, "password_hash": {"key": "k", "ct": "c"}}
+        for sealed in ("password_hash", "code_hash"):  # sealed too
+            if sealed in data:
+                data = {**data, sealed: {"key": "k", "ct": "c"}}
         validate_event_data(fact.type, data)
         state = module.evolve(state, fact.type, fact.data)
     return state
@@ -56,6 +57,23 @@ def registered(*more: Fact) -> partnership.Partnership:
 
 def venue(venue_id: str = "pub", kind: str = "night_time") -> Fact:
     return Fact("venue.added", {"venue_id": venue_id, "name": venue_id.title(), "kind": kind})
+
+
+def test_an_enrolment_code_signs_in_once_and_only_for_an_active_member() -> None:
+    [door] = partnership.enrol(registered(venue()), "door1", "door_staff", "pub", "h")
+    state = registered(venue(), door)
+    [issued] = partnership.issue_enrolment_code(state, "door1", "c1", "hash", "2026-01-02T00:00:00.000000Z")
+    assert issued.type == "member.enrolment_code_issued"
+    state = registered(venue(), door, issued)
+    [used] = partnership.use_enrolment_code(state, "door1", "c1")
+    assert used.data == {"username": "door1", "code_id": "c1"}
+    state = registered(venue(), door, issued, used)
+    with pytest.raises(Rejected, match="used"):
+        partnership.use_enrolment_code(state, "door1", "c1")
+    with pytest.raises(NotFound):
+        partnership.use_enrolment_code(state, "someone.else", "c1")
+    with pytest.raises(NotFound):
+        partnership.issue_enrolment_code(registered(venue()), "nobody", "c2", "hash", "2026-01-02T00:00:00Z")
 
 
 def test_registering_a_partnership_opens_the_main_net() -> None:
