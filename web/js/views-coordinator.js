@@ -464,7 +464,13 @@ export function membersView(container, ctx) {
             toast(`${m.username}: access revoked.`);
             await loadMembers();
           }));
-          cell.append(revoke, error);
+          const device = h('button', { type: 'button', class: 'small', 'aria-label': `One-time device code for ${m.username}` }, 'Device code');
+          const shown = h('p', { class: 'device-code', 'aria-live': 'polite' });
+          device.addEventListener('click', () => run(error, () => command(p(partnership, `/members/${m.username}/enrolment-code`), {}), (answer) => {
+            const until = new Date(answer.expires_at).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+            shown.textContent = `Sign in once on the device as ${m.username} with ${answer.code} (until ${until}).`;
+          }));
+          cell.append(device, ' ', revoke, shown, error);
         }
         memberBody.append(h('tr', { dataset: { username: m.username } },
           h('td', {}, m.username), h('td', {}, ROLE_LABEL[m.role] || m.role), h('td', {}, ctx.venueName(m.venue) || '—'),
