@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 DATA ?= data
 PORT ?= 8000
-KAFKA_PORT ?= 39092
+# outside Linux's ephemeral range, so no client's own port can take it while it restarts
+KAFKA_PORT ?= 29092
 export KAFKA_PORT
 
 .PHONY: setup run test lint bench bench-full clean

@@ -19,6 +19,7 @@ from api.access import member_of
 from api.auth import Unauthorised, read_token, still_enrolled
 from api.metrics import LIVE_CONNECTIONS
 from hub.domain import Command, NotFound, Rejected
+from hub.log import Unavailable
 from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
 from projections.live import RECEIVERS, Subscription, Viewer, audience, frame
 
@@ -96,6 +97,8 @@ async def live(socket: WebSocket) -> None:
         _, pending = await asyncio.wait({sender, receiver, behind}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
+        # a client that went away ends its tasks with exceptions nobody needs to see
+        await asyncio.gather(sender, receiver, behind, return_exceptions=True)
         if subscription.overflowed:
             # Let go of its frames at once; the close waits behind what the client has not
             # read yet (a client that reads nothing is dropped by the keepalive instead).
@@ -181,7 +184,7 @@ async def _on_message(hub: Hub, viewer: Viewer, text: str) -> dict[str, Any]:
         )
         try:
             answer = await hub.submit(p, command, Actor(viewer.user, viewer.role))
-        except (Rejected, NotFound) as error:
+        except (Rejected, NotFound, Unavailable) as error:
             return {"op": "error", "detail": str(error)}
         return {
             "op": "acked",

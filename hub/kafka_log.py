@@ -41,13 +41,21 @@ log = logging.getLogger("hub.kafka")
 
 DEFAULT_PARTITIONS = 12
 # A command is decided only until its deadline (wall clock, set by the API node when it
-# sends it); the node waits DEADLINE + GRACE for the answer before it answers 503, so a
-# 503 means nothing was written (GRACE covers the worker's produce timeout).
+# sends it). The node waits DEADLINE + GRACE (GRACE covers the worker's produce timeout)
+# for the answer; then it reads the event partition to its end, and answers the first
+# answer if it is there, or 503 "nothing was written" (which is then true), or, when the
+# broker does not answer, 503 "cannot tell yet": a retry with the same Idempotency-Key
+# settles it either way.
 COMMAND_DEADLINE = 8.0
 PRODUCE_TIMEOUT_MS = 5000
 COMMAND_GRACE = PRODUCE_TIMEOUT_MS / 1000 + 1.0
 COMMAND_TIMEOUT = COMMAND_DEADLINE + COMMAND_GRACE
 RESYNC_TIMEOUT = 15.0
+# How long an append waits for this worker to be assigned partitions (start-up, rebalance).
+OWNER_WAIT = 60.0
+SETTLE_TIMEOUT = 3.0
+NOT_WRITTEN = "nothing was written"
+UNKNOWN = "the hub cannot tell yet whether it was written"
 
 # The deadline of the command being decided on this task (worker side), if it has one.
 DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("hub_command_deadline", default=None)
@@ -241,7 +249,7 @@ class KafkaWriterLog(ReplicaReads):
     async def _ensure_owner(self, partnership: str) -> None:
         if not self._assigned.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._assigned.wait(), RESYNC_TIMEOUT)
+                await asyncio.wait_for(self._assigned.wait(), OWNER_WAIT)
         if not self._assigned.is_set() or not self.owns(partnership):
             raise NotOwner(f"this worker does not write partnership {partnership} now")
 
@@ -416,6 +424,7 @@ class KafkaNodeLog(ReplicaReads):
         self.producer = producer(bootstrap, idempotent=False)
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._feed: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
         self.caught_up = asyncio.Event()
         # Publishes subjects' keys before a command sealed with them is sent (KeyShare).
         self.before_submit: Callable[[], Awaitable[None]] | None = None
@@ -439,9 +448,9 @@ class KafkaNodeLog(ReplicaReads):
     async def submit(self, partnership: str, command: Command, actor: dict[str, str]) -> dict[str, Any]:
         """Send a command to the worker and wait for its answer, or its refusal.
 
-        Unavailable (503) means nothing was written: the worker decides a command only
-        before its deadline, and this node waits past the deadline (plus the worker's
-        produce timeout) before it gives up.
+        Unavailable (503) says whether nothing was written (the worker decides a command
+        only before its deadline, and this node read the event partition past it), or
+        that this cannot be told yet (the broker does not answer).
         """
         first = self.replica.answer_for(partnership, command.id)
         if first is not None:
@@ -470,18 +479,44 @@ class KafkaNodeLog(ReplicaReads):
                 )
             except KafkaError as error:
                 raise Unavailable(
-                    f"the hub's command log is unavailable ({type(error).__name__}); "
+                    f"the hub's command log is unavailable ({type(error).__name__}); {UNKNOWN}: "
                     "retry with the same Idempotency-Key"
                 ) from error
-            return await asyncio.wait_for(asyncio.shield(future), max(0.0, give_up - loop.time()))
-        except TimeoutError as error:
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), max(0.0, give_up - loop.time()))
+            except TimeoutError:
+                pass
+            # Past the deadline the worker writes nothing more; whether it wrote this command
+            # shows once this node has read the event partition to its end.
+            await self._settle(partnership)
+            if future.done():
+                return future.result()
+            first = self.replica.answer_for(partnership, command.id)
+            if first is not None:
+                return first
             raise Unavailable(
-                "the hub's worker did not answer in time; nothing was written: "
-                "retry with the same Idempotency-Key"
-            ) from error
+                f"the hub's worker did not answer in time; {NOT_WRITTEN}: retry with the same Idempotency-Key"
+            )
         finally:
             if future.done() or self.waiting.get(command.id) is future:
                 self.waiting.pop(command.id, None)
+
+    async def _settle(self, partnership: str) -> None:
+        """Read the partnership's event partition to its current end, or raise Unavailable."""
+        tp = TopicPartition(self.topics.events, partition_of(partnership, self.partitions))
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                consumer = self._consumer
+                if consumer is None:
+                    raise TimeoutError
+                end = (await consumer.end_offsets([tp]))[tp]
+                while self.replica.offsets().get(tp.partition, 0) < end:
+                    await asyncio.sleep(0.02)
+        except (KafkaError, TimeoutError) as error:
+            raise Unavailable(
+                f"the hub's worker did not answer in time and the event log does not answer; {UNKNOWN}: "
+                "retry with the same Idempotency-Key"
+            ) from error
 
     async def _follow(self) -> None:
         """Consume `hub.events` for ever: store each record, then settle its command."""
@@ -489,6 +524,7 @@ class KafkaNodeLog(ReplicaReads):
             consumer = events_consumer(self.bootstrap)
             try:
                 await consumer.start()
+                self._consumer = consumer
                 assigned = [TopicPartition(self.topics.events, n) for n in range(self.partitions)]
                 consumer.assign(assigned)
                 done = self.replica.offsets()
@@ -512,6 +548,7 @@ class KafkaNodeLog(ReplicaReads):
                 log.exception("event feed failed; reconnecting")
                 await asyncio.sleep(1)
             finally:
+                self._consumer = None
                 await consumer.stop()
 
     async def _store(self, records: list[tuple[int, int, dict[str, Any]]]) -> None:

@@ -10,12 +10,21 @@
   warnings, retention) every second.
 - A command delivered twice (after a crash, before its offset was committed) finds its
   first answer in the replica, so it is answered again and written once.
+- A command is decided only before its deadline (set by the API node that sent it);
+  after it, it is refused with 503 and nothing is written, so the node's 503 is true.
+- The agent never raises: Faust would ack the command it was on, unanswered. While the
+  broker is away the command is retried until it is answered or refused.
+- The worker writes only the partitions the consumer group assigned it, after reading
+  the event topic to its end; during a rebalance its appends wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +33,22 @@ import orjson
 
 from hub import bootstrap
 from hub.domain import Command, NotFound, Rejected
-from hub.kafka_log import KafkaWriterLog, Topics, bootstrap_of, ensure_topics
-from hub.log import Conflict
+from hub.domain.processors import due
+from hub.kafka_log import DEADLINE, Expired, KafkaWriterLog, NotOwner, Topics, bootstrap_of, ensure_topics
+from hub.log import Conflict, Unavailable
 from hub.service import Actor
 
 log = logging.getLogger("hub.worker")
 
 SNAPSHOT_EVERY_SECONDS = 60.0
+RETRY_SECONDS = 1.0
+SHUTDOWN_SECONDS = 30.0
+
+
+def _exit_now() -> None:
+    log.error("the worker did not stop within %.0fs; exiting now", SHUTDOWN_SECONDS)
+    logging.shutdown()
+    os._exit(1)
 
 
 class Worker:
@@ -40,10 +58,16 @@ class Worker:
         self.folder = folder
         self.running: bootstrap.Running | None = None
         self.ready = asyncio.Event()
+        self.assignment: set[int] | None = None
+        self._assigning = asyncio.Lock()
 
     async def open(self) -> None:
         self.running = await bootstrap.start(self.folder, role="worker")
+        # Nothing is written until the consumer group says which partitions are ours.
+        self.log.hold()
         self.ready.set()
+        if self.assignment is not None:
+            await self._claim()
         log.info("worker ready")
 
     @property
@@ -53,24 +77,83 @@ class Worker:
         assert isinstance(writer, KafkaWriterLog)
         return writer
 
+    async def assigned(self, partitions: set[int]) -> None:
+        self.assignment = partitions
+        if self.running is not None:
+            await self._claim()
+
+    def revoked(self) -> None:
+        if self.running is not None:
+            self.log.hold()
+
+    async def _claim(self) -> None:
+        """Read what other writers wrote to our new partitions, then write them."""
+        async with self._assigning:
+            assignment = self.assignment
+            if assignment is None:
+                return
+            while True:
+                try:
+                    stored = await self.log.catch_up()
+                    break
+                except Exception:
+                    log.exception("catching up after a rebalance failed; retrying")
+                    await asyncio.sleep(RETRY_SECONDS)
+            if assignment == self.assignment:
+                self.log.claim(assignment)
+            log.info("caught up %d records; writing partitions %s", stored, sorted(assignment))
+
     async def handle(self, raw: bytes) -> None:
-        """Decide one command and answer it through `hub.events`."""
-        assert self.running is not None
-        hub = self.running.hub
+        """Decide one command and answer it through `hub.events`.
+
+        Never raises: an exception would end the agent, and Faust acks the command it was
+        on, so it would be lost unanswered.
+        """
         try:
             message = orjson.loads(raw)
             p = message["partnership"]
             command = Command(**message["command"])
             actor = Actor(**message["actor"])
+            deadline = message.get("deadline")
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.error("unreadable command record skipped: %r", raw[:200])
             return
+        while True:
+            try:
+                await self._decide(p, command, actor, deadline)
+                return
+            except NotOwner:
+                # moved to another worker in a rebalance: it reads the command from there
+                log.warning("command %s left to the partition's new owner", command.id)
+                return
+            except Unavailable as error:
+                log.warning("command %s waits for the event log: %s", command.id, error)
+                await asyncio.sleep(RETRY_SECONDS)
+            except Exception as error:
+                log.exception("command %s failed", command.id)
+                try:
+                    await self.log.refuse(p, command.id, 500, f"{type(error).__name__}")
+                    return
+                except Exception:
+                    await asyncio.sleep(RETRY_SECONDS)
+
+    async def _decide(self, p: str, command: Command, actor: Actor, deadline: float | None) -> None:
+        assert self.running is not None
+        hub = self.running.hub
+        if not self.log.in_sync:
+            await self.log.resync()  # a record sent before a failure may be there
         first = hub.log.answer_for(p, command.id)
         if first is not None:
             await self.log.answer(p, command.id, first)
             return
+        if deadline is not None and time.time() > deadline:
+            await self.log.refuse(p, command.id, 503, "the hub was too slow to decide; nothing was written")
+            return
+        token = DEADLINE.set(deadline)
         try:
             await hub.submit(p, command, actor)
+        except Expired as refusal:
+            await self.log.refuse(p, command.id, 503, str(refusal))
         except NotFound as refusal:
             await self.log.refuse(p, command.id, 404, str(refusal))
         except (Rejected, Conflict) as refusal:
@@ -78,11 +161,19 @@ class Worker:
         except (KeyError, TypeError, ValueError) as error:
             log.exception("invalid command %s", command.id)
             await self.log.refuse(p, command.id, 422, f"invalid command: {error}")
+        finally:
+            DEADLINE.reset(token)
 
-    async def catch_up(self) -> None:
-        if self.running is not None:
-            stored = await self.log.catch_up()
-            log.info("caught up %d records after a rebalance", stored)
+    def tick(self) -> None:
+        """The clock-driven processors, for the partnerships this worker writes."""
+        assert self.running is not None
+        hub = self.running.hub
+        now = hub.clock.now()
+        for p, view in list(hub.views.items()):
+            if not self.log.owns(p):
+                continue
+            for command in due(view, now):
+                hub._spawn(hub.carry_out(p, command))
 
     async def close(self) -> None:
         if self.running is not None:
@@ -127,19 +218,28 @@ def create_app(folder: Path, url: str, partitions: int, topics: Topics) -> tuple
     @app.timer(interval=1.0)
     async def clock() -> None:
         if worker.ready.is_set() and worker.running is not None:
-            worker.running.hub.tick()
+            worker.tick()
 
     @app.timer(interval=SNAPSHOT_EVERY_SECONDS)
     async def snapshot() -> None:
         if worker.ready.is_set() and worker.running is not None:
             await asyncio.to_thread(worker.running.hub.save_snapshot)
 
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        worker.revoked()
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
-        await worker.catch_up()
+    async def assigned(sender: Any, assigned: Any = (), *args: Any, **kwargs: Any) -> None:
+        await worker.assigned({tp.partition for tp in assigned if tp.topic == topics.commands})
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Faust may never finish stopping while the broker is away; all that matters is
+        # on the broker or in the replica (a SIGKILL loses nothing), so give it a limit.
+        watchdog = threading.Timer(SHUTDOWN_SECONDS, _exit_now)
+        watchdog.daemon = True
+        watchdog.start()
         await worker.close()
 
     return app, worker
@@ -151,5 +251,9 @@ def run(folder: Path, url: str, partitions: int, topics: Topics, loglevel: str =
 
     asyncio.run(ensure_topics(bootstrap_of(url), partitions, topics))
     app, _ = create_app(folder, url, partitions, topics)
-    FaustWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    worker = FaustWorker(app, loglevel=loglevel, quiet=True)
+    # Faust's terminal spinner sets the root logger to DEBUG (to spin on every record),
+    # which makes every debug call in aiokafka and Faust build a record: no spinner.
+    worker.spinner = None
+    worker.execute_from_commandline()
     return 0

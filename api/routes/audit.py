@@ -104,7 +104,9 @@ def describe(hub: Hub, view: PartnershipView) -> dict[str, Any]:
         present(hub, view.id, s) if s in current else {"subject_id": s, "erased": True} for s in view.subjects
     ]
     data = view.to_dict()
-    data["members"] = [{k: v for k, v in m.items() if k != "password_hash"} for m in view.members.values()]
+    data["members"] = [
+        {k: v for k, v in m.items() if k not in ("password_hash", "codes")} for m in view.members.values()
+    ]
     data["subjects"] = subjects
     return data
 

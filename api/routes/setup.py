@@ -183,7 +183,7 @@ async def enrol_member(
 def list_members(request: Request, p: str, viewer: Viewer = Signed) -> list[dict[str, Any]]:
     require(viewer, "manage_members", p)
     members = hub_of(request).view(p).members.values()
-    return [{k: v for k, v in m.items() if k != "password_hash"} for m in members]
+    return [{k: v for k, v in m.items() if k not in ("password_hash", "codes")} for m in members]
 
 
 @router.post("/partnerships/{p}/members/{username}/enrolment-code", status_code=201, tags=["set-up"])

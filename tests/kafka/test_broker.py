@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+pytestmark = pytest.mark.kafka
+
 BOOTSTRAP = os.environ.get("HUB_TEST_KAFKA", "").strip()
 
 
