@@ -186,8 +186,8 @@ def _kafka(action: str) -> subprocess.CompletedProcess[str]:
 def _restart_broker() -> int:
     """`scripts/kafka start`, tried again if the port was taken meanwhile; the attempts made.
 
-    A broker port inside the kernel's ephemeral range (32768-60999 here; `make test` uses
-    39092) can be taken while the broker is down by a client that keeps reconnecting:
+    A broker port inside the kernel's ephemeral range (32768-60999 here; `make test` keeps
+    to 29092, outside it) can be taken while the broker is down by a client that keeps reconnecting:
     Linux lets a TCP connect to a free local port pick that same port as its source and
     connect to itself. The client drops it soon after, so starting again succeeds.
     """
