@@ -80,7 +80,9 @@ def browser_deps() -> None:
         pytest.skip(f"browser tests need {', '.join(missing)}: run scripts/browser-deps")
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in this thread until
+# it stops, which would break every later test that calls asyncio.run.
+@pytest.fixture(scope="package")
 def browser(browser_deps: None) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -92,7 +94,7 @@ def browser(browser_deps: None) -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo(tmp_path_factory: pytest.TempPathFactory, browser_deps: None) -> Iterator[Server]:
     """A real `hub serve` over the demo partnership 'kingsbridge'."""
     data = tmp_path_factory.mktemp("web")
