@@ -1,44 +1,175 @@
 """`make bench`: run the benchmarks, write bench/results/latest.json, print a table.
 
-`python -m bench.run [--full]`: the quick set takes a few minutes on 2 cores; `--full`
-runs larger workloads.
+`python -m bench.run [--full] [--profile] [--skip-live]`: the quick set takes about
+6-8 minutes on 2 cores (ingest, replay, end to end, fan-out to 10,000 sockets through the
+hub, a bare websockets loop and Centrifugo); `--full` runs larger workloads; `--profile`
+records a py-spy profile of the hub during sustained fan-out (.cache/bench/).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
-from bench import ingest, replay
+from bench import centrifugo, e2e, fanout, ingest, replay
 from bench.common import machine, table, write
 
 TARGETS = {
     "ingest_events_per_s": 20_000,
     "replay_events_per_s": 100_000,
     "restart_1m_s": 5.0,
+    "fanout_10k_last_ms": 150,
+    "fanout_frames_per_s": 150_000,
+    "fanout_p99_ms": 250,
+    "e2e_p50_ms": 5,
+    "e2e_p99_ms": 20,
+    "bytes_per_idle_connection": 50 * 1024,
 }
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else "n/a"
+
+
+def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """End to end, fan-out (hub, bare websockets, Centrifugo): (keys, details)."""
+    connections, rate = 10_000, 15  # 150,000 frames/s offered: the target
+    seconds, n_trials = (20, 9) if full else (8, 5)
+    print("end to end, light load ...", flush=True)
+    ends = e2e.run(alerts=2_000 if full else 500)
+    print(f"fan-out through the hub: {connections:,} sockets ...", flush=True)
+    hub = fanout.run_hub(connections, rate, seconds, n_trials, processes=2, profile=profile)
+    print("fan-out, bare websockets broadcast loop ...", flush=True)
+    light = hub["below_capacity"]["alerts_per_s"]  # the same for all three
+    raw = fanout.run_raw(connections, rate, seconds, n_trials, processes=2, light_rate=light)
+    print(f"fan-out, Centrifugo {centrifugo.VERSION} ...", flush=True)
+    try:
+        cf = centrifugo.run(connections, rate, seconds, n_trials, processes=2, light_rate=light)
+    except Exception as error:  # a broken build or start-up must not lose the other figures
+        cf = {"version": centrifugo.VERSION, "error": repr(error)}
+    cf_ok = "error" not in cf
+    keys = {
+        "fanout_10k_last_ms": hub["ten_k"]["last_ms_median"],
+        "fanout_frames_per_s": hub["sustained"]["frames_per_s"],
+        "fanout_p99_ms": hub["sustained"]["latency"]["p99_ms"],
+        "fanout_frames_lost": hub["sustained"]["frames_lost"],
+        # below capacity: 30% of the frames/s the hub just delivered, offered to all three
+        "fanout_light_offered_frames_per_s": hub["below_capacity"]["offered_frames_per_s"],
+        "fanout_light_p99_ms": hub["below_capacity"]["latency"]["p99_ms"],
+        "broadcast_raw_light_p99_ms": raw["below_capacity"]["latency"]["p99_ms"],
+        "centrifugo_light_p99_ms": cf["below_capacity"]["latency"]["p99_ms"] if cf_ok else None,
+        "broadcast_raw_frames_per_s": raw["sustained"]["frames_per_s"],
+        "broadcast_raw_p99_ms": raw["sustained"]["latency"]["p99_ms"],
+        "broadcast_raw_10k_last_ms": raw["ten_k"]["last_ms_median"],
+        "centrifugo_frames_per_s": cf["sustained"]["frames_per_s"] if cf_ok else None,
+        "centrifugo_p99_ms": cf["sustained"]["latency"]["p99_ms"] if cf_ok else None,
+        "centrifugo_10k_last_ms": cf["ten_k"]["last_ms_median"] if cf_ok else None,
+        "centrifugo_bytes_per_idle_connection": cf["memory"]["bytes_per_connection"] if cf_ok else None,
+        "e2e_p50_ms": ends["latency"]["p50_ms"],
+        "e2e_p99_ms": ends["latency"]["p99_ms"],
+        "bytes_per_idle_connection": hub["memory"]["bytes_per_connection"],
+    }
+    details = {
+        "settings": {
+            "connections": connections,
+            "alerts_per_s": rate,
+            "offered_frames_per_s": connections * rate,
+            "seconds": seconds,
+            "trials": n_trials,
+            "client": "bench/wsclient (Go, epoll), 2 processes, GOMAXPROCS=1 each",
+            "seed": fanout.SEED,
+        },
+        "e2e": ends,
+        "hub": hub,
+        "raw": raw,
+        "centrifugo": cf,
+    }
+    return keys, details
+
+
+def _live_rows(k: dict[str, Any], d: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    hub, raw = d["hub"]["sustained"], d["raw"]["sustained"]
+    cf = d["centrifugo"].get("sustained")
+    cpu = hub["cpu"]
+    trials, offered = d["settings"]["trials"], d["settings"]["offered_frames_per_s"]
+    hub_fps = k["fanout_frames_per_s"]
+    health = f"lost {hub['frames_lost']}, out of order {hub['out_of_order']}, closed {hub['closes']}"
+    return [
+        ("fanout_10k_last_ms", k["fanout_10k_last_ms"], f"target ≤ 150 (median of {trials})"),
+        (
+            "  raw / centrifugo 10k last ms",
+            f"{k['broadcast_raw_10k_last_ms']} / {k['centrifugo_10k_last_ms']}",
+            f"hub / raw = {_ratio(k['fanout_10k_last_ms'], k['broadcast_raw_10k_last_ms'])}, "
+            f"hub / centrifugo = {_ratio(k['fanout_10k_last_ms'], k['centrifugo_10k_last_ms'])}",
+        ),
+        ("fanout_frames_per_s", hub_fps, f"target ≥ 150,000 ({offered:,} offered)"),
+        ("fanout_p99_ms", k["fanout_p99_ms"], f"target < 250; {health}"),
+        (
+            "broadcast_raw_frames_per_s",
+            k["broadcast_raw_frames_per_s"],
+            f"the library's limit; hub / raw = {_ratio(hub_fps, k['broadcast_raw_frames_per_s'])}",
+        ),
+        ("broadcast_raw_p99_ms", k["broadcast_raw_p99_ms"], f"lost {raw['frames_lost']}"),
+        (
+            "centrifugo_frames_per_s",
+            k["centrifugo_frames_per_s"],
+            f"hub / centrifugo = {_ratio(hub_fps, k['centrifugo_frames_per_s'])}"
+            if cf
+            else d["centrifugo"].get("error", ""),
+        ),
+        ("centrifugo_p99_ms", k["centrifugo_p99_ms"], f"lost {cf['frames_lost']}" if cf else ""),
+        (
+            "fanout_light_p99_ms",
+            k["fanout_light_p99_ms"],
+            f"at {k['fanout_light_offered_frames_per_s']:,} frames/s offered (30% of the hub's capacity); "
+            f"raw {k['broadcast_raw_light_p99_ms']}, Centrifugo {k['centrifugo_light_p99_ms']}",
+        ),
+        ("e2e_p50_ms", k["e2e_p50_ms"], "target < 5"),
+        ("e2e_p99_ms", k["e2e_p99_ms"], "target < 20"),
+        (
+            "bytes_per_idle_connection",
+            k["bytes_per_idle_connection"],
+            f"target ≤ 51,200; Centrifugo {k['centrifugo_bytes_per_idle_connection']}",
+        ),
+        (
+            "  cpu s: server / clients / others",
+            f"{cpu['server_cpu_s']} / {cpu['clients_cpu_s']} / {cpu['other_cpu_s']}",
+            f"during the hub's sustained phase, {cpu['wall_s']} s",
+        ),
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="py-spy the hub during sustained fan-out")
+    parser.add_argument("--skip-live", action="store_true", help="only ingest and replay")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     commands = 100_000 if args.full else 20_000
 
     print("ingest ...", flush=True)
     ingested = ingest.run(commands=commands)
     print("replay of 1,000,000 events ...", flush=True)
     replayed = replay.run(1_000_000)
+    live_keys: dict[str, Any] = {}
+    live_details: dict[str, Any] = {}
+    if not args.skip_live:
+        live_keys, live_details = live(args.full, args.profile)
 
     latest: dict[str, Any] = {
         "ingest_events_per_s": ingested["events_per_s"],
         "sqlite_raw_events_per_s": ingested["sqlite_raw"]["events_per_s"],
         "replay_events_per_s": replayed["replay_events_per_s"],
         "restart_1m_s": replayed["restart_s"],
-        "machine": machine(),
+        **live_keys,
+        # Other people's work on this shared machine, before and after: read the figures with it.
+        "machine": machine() | {"loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "settings": {"full": args.full, "ingest_commands": commands, "seed": ingest.SEED},
         "ingest": ingested,
         "replay": replayed,
+        "live": live_details,
     }
     path = write("latest", latest)
     rows = [
@@ -65,8 +196,13 @@ def main() -> None:
         ),
         ("restart_1m_s", latest["restart_1m_s"], f"target < {TARGETS['restart_1m_s']} s"),
     ]
+    if live_keys:
+        rows += _live_rows(live_keys, live_details)
     print(table(rows))
-    print(f"machine: {latest['machine']['cpu']}, {latest['machine']['cores']} cores; written to {path}")
+    print(
+        f"machine: {latest['machine']['cpu']}, {latest['machine']['cores']} cores, "
+        f"load {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after; written to {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,3 @@
+module hubbench/wsclient
+
+go 1.22
