@@ -160,9 +160,28 @@ def producer(bootstrap: str, idempotent: bool = True) -> AIOKafkaProducer:
 
 
 class ReplicaReads:
-    """Reads of a Kafka-mode log, served by the node's local replica."""
+    """What every Kafka-mode log shares: its topics, and reads served by the node's
+    local replica, whose commit hook feeds the hub."""
 
-    replica: SqliteLog
+    def __init__(
+        self,
+        bootstrap: str,
+        replica: SqliteLog,
+        partitions: int = DEFAULT_PARTITIONS,
+        topics: Topics = Topics(),
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.replica = replica
+        self.partitions = partitions
+        self.topics = topics
+
+    @property
+    def on_commit(self) -> Any:
+        return self.replica.on_commit
+
+    @on_commit.setter
+    def on_commit(self, hook: Any) -> None:
+        self.replica.on_commit = hook
 
     def answer_for(self, partnership: str, command_id: str) -> dict[str, Any] | None:
         return self.replica.answer_for(partnership, command_id)
@@ -203,10 +222,7 @@ class KafkaWriterLog(ReplicaReads):
         partitions: int = DEFAULT_PARTITIONS,
         topics: Topics = Topics(),
     ) -> None:
-        self.bootstrap = bootstrap
-        self.replica = replica
-        self.partitions = partitions
-        self.topics = topics
+        super().__init__(bootstrap, replica, partitions, topics)
         self.producer = producer(bootstrap)
         self._locks: dict[int, asyncio.Lock] = {}
         self._sync = asyncio.Lock()
@@ -216,14 +232,6 @@ class KafkaWriterLog(ReplicaReads):
         self.owned: set[int] | None = None
         self._assigned = asyncio.Event()
         self._assigned.set()
-
-    @property
-    def on_commit(self) -> Any:
-        return self.replica.on_commit
-
-    @on_commit.setter
-    def on_commit(self, hook: Any) -> None:
-        self.replica.on_commit = hook
 
     async def start(self) -> None:
         await self.producer.start()
@@ -416,10 +424,7 @@ class KafkaNodeLog(ReplicaReads):
         partitions: int = DEFAULT_PARTITIONS,
         topics: Topics = Topics(),
     ) -> None:
-        self.bootstrap = bootstrap
-        self.replica = replica
-        self.partitions = partitions
-        self.topics = topics
+        super().__init__(bootstrap, replica, partitions, topics)
         # Commands may be sent twice (the worker answers a repeat with the first answer).
         self.producer = producer(bootstrap, idempotent=False)
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -428,14 +433,6 @@ class KafkaNodeLog(ReplicaReads):
         self.caught_up = asyncio.Event()
         # Publishes subjects' keys before a command sealed with them is sent (KeyShare).
         self.before_submit: Callable[[], Awaitable[None]] | None = None
-
-    @property
-    def on_commit(self) -> Any:
-        return self.replica.on_commit
-
-    @on_commit.setter
-    def on_commit(self, hook: Any) -> None:
-        self.replica.on_commit = hook
 
     async def start(self) -> None:
         await self.producer.start()
