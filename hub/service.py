@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +45,7 @@ from schemas.events import validate_event_data
 log = logging.getLogger("hub")
 
 SYSTEM_PARTNERSHIP = "_hub"
+AGGREGATES_KEPT = 50_000
 SEALED_EVENTS = ("subject.registered", "subject.identified")
 AGGREGATES: dict[str, ModuleType] = {
     "partnership": partnership,
@@ -90,8 +93,12 @@ class Hub:
         self.run_processors = run_processors
         self.views: dict[str, PartnershipView] = {}
         self.live = Broadcaster()
-        self._aggregates: dict[tuple[str, str], tuple[Any, int]] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Recently used streams' states; a stream not here is folded from the log again.
+        self._aggregates: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()
+        # A stream's lock lives only while someone holds it or waits for it.
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self.events_published = 0
         # Kafka-mode API nodes send commands to the worker instead of deciding them here.
@@ -198,6 +205,10 @@ class Hub:
                 state = module.evolve(state, event["type"], event["data"])
                 version = event["stream_version"]
             cached = self._aggregates[key] = (state, version)
+            if len(self._aggregates) > AGGREGATES_KEPT:
+                self._aggregates.popitem(last=False)
+        else:
+            self._aggregates.move_to_end(key)
         return cached
 
     def _stored(self, fact: Fact, actor: Actor, occurred_at: str, causation_id: str | None) -> dict[str, Any]:
