@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from api.access import member_of
 from api.auth import Unauthorised, read_token, still_enrolled
 from api.metrics import LIVE_CONNECTIONS
+from api.transport import writer
 from hub.domain import Command, NotFound, Rejected
 from hub.log import Unavailable
 from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
@@ -84,14 +85,17 @@ async def live(socket: WebSocket) -> None:
             await socket.close(POLICY, detail[:120])
         return
     subscription = Subscription(
-        Viewer(viewer.user, viewer.role, frozenset(since), viewer.venue), OUTBOX_LIMIT
+        Viewer(viewer.user, viewer.role, frozenset(since), viewer.venue),
+        OUTBOX_LIMIT,
+        since,
+        writer(socket.scope),
     )
     hub.live.add(subscription)
     LIVE_CONNECTIONS.inc()
     try:
         heads = {p: hub.views[p].position for p in since}
         await socket.send_text(orjson.dumps({"op": "welcome", "positions": heads}).decode())
-        sender = asyncio.create_task(_send(hub, socket, subscription, since, heads))
+        sender = asyncio.create_task(_send(hub, socket, subscription, heads))
         receiver = asyncio.create_task(_receive(hub, socket, viewer))
         behind = asyncio.create_task(subscription.fell_behind.wait())
         _, pending = await asyncio.wait({sender, receiver, behind}, return_when=asyncio.FIRST_COMPLETED)
@@ -111,30 +115,40 @@ async def live(socket: WebSocket) -> None:
         LIVE_CONNECTIONS.dec()
 
 
-async def _send(
-    hub: Hub, socket: WebSocket, subscription: Subscription, since: dict[str, int], heads: dict[str, int]
-) -> None:
-    """Backlog (since, head] from the log, then live frames past what was sent."""
-    last = dict(since)
-    for p, head in heads.items():
-        while last[p] < head:
-            upto = min(head, last[p] + BACKLOG_CHUNK)
-            events = await asyncio.to_thread(_read, hub, p, last[p] + 1, upto)
-            view = hub.views[p]
-            for event in events:
-                if audience(view, event).admits(subscription.viewer):
-                    await socket.send_text(frame(event))
-            last[p] = upto
-            if subscription.overflowed:
-                return
-    while not subscription.overflowed:
-        await subscription.wake.wait()
-        subscription.wake.clear()
-        while subscription.frames and not subscription.overflowed:
-            p, position, text = subscription.frames.popleft()
-            if position > last[p]:
-                await socket.send_text(text)
-                last[p] = position
+async def _send(hub: Hub, socket: WebSocket, subscription: Subscription, heads: dict[str, int]) -> None:
+    """Backlog (since, head] from the log, then live frames past what was sent.
+
+    Once the backlog is sent the broadcaster may write frames to the socket itself
+    (`subscription.live`), but only while the outbox is empty and no send is under way
+    here; both paths record what they sent in `subscription.last`.
+    """
+    last = subscription.last
+    try:
+        for p, head in heads.items():
+            while last[p] < head:
+                upto = min(head, last[p] + BACKLOG_CHUNK)
+                events = await asyncio.to_thread(_read, hub, p, last[p] + 1, upto)
+                view = hub.views[p]
+                for event in events:
+                    if audience(view, event).admits(subscription.viewer):
+                        await socket.send_text(frame(event))
+                last[p] = upto
+                if subscription.overflowed:
+                    return
+        subscription.live = True
+        while not subscription.overflowed:
+            await subscription.wake.wait()
+            subscription.wake.clear()
+            while subscription.frames and not subscription.overflowed:
+                p, position, text = subscription.frames.popleft()
+                if position > last.get(p, 0):
+                    subscription.sending = True
+                    await socket.send_text(text)
+                    subscription.sending = False
+                    last[p] = position
+    finally:
+        subscription.live = False
+        subscription.direct = None
 
 
 def _read(hub: Hub, p: str, first: int, last: int) -> list[dict[str, Any]]:

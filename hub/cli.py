@@ -34,6 +34,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.transport import HubWebSocketsProtocol
 
     folder = data_dir(args.data)
     if args.demo:
@@ -44,7 +45,16 @@ def serve(args: argparse.Namespace) -> int:
     # main thread in bench/fanout's profile; this halves the time per frame).
     gc.set_threshold(100_000, 50, 100)
     print(f"the hub: serving http://{args.host}:{args.port} (data in {folder.resolve()})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, ws_max_size=64 * 1024)
+    # HubWebSocketsProtocol: uvicorn's websockets sans-io protocol, which also lets the
+    # broadcaster write a live frame straight to an idle socket (api/transport.py).
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws=HubWebSocketsProtocol,
+        ws_max_size=64 * 1024,
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,21 +95,50 @@ def frame(event: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
 
+def ws_frame(text: str) -> bytes:
+    """`text` as one unmasked, unfragmented WebSocket text frame (a server's frame)."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 1 << 16:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
 class Subscription:
     """One live socket's outbox: frames wait here until its writer sends them.
 
     A reader that falls more than `limit` frames behind is marked overflowed; its
     socket is then closed with 1013 and it resumes from its last position. Nobody
     else waits for it.
+
+    `last` is the position last sent per partnership (a frame at or before it is not
+    sent again). `direct`, when the server offers one, writes a ready-made frame to the
+    socket's transport and says whether it did; the broadcaster uses it only once the
+    backlog is sent (`live`), while the outbox is empty and no send is under way
+    (`sending`), so frames still go out in order.
     """
 
-    def __init__(self, viewer: Viewer, limit: int) -> None:
+    def __init__(
+        self,
+        viewer: Viewer,
+        limit: int,
+        since: dict[str, int] | None = None,
+        direct: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.viewer = viewer
         self.limit = limit
         self.frames: deque[tuple[str, int, str]] = deque()
         self.overflowed = False
         self.wake = asyncio.Event()
         self.fell_behind = asyncio.Event()
+        self.last: dict[str, int] = dict(since or {})
+        self.direct = direct
+        self.live = False
+        self.sending = False
 
     def push(self, partnership: str, position: int, text: str) -> None:
         if len(self.frames) >= self.limit:
@@ -138,11 +168,28 @@ class Broadcaster:
         if not subscribers:
             return
         who = audience(view, event)
+        p, position = event["partnership"], event["position"]
         text: str | None = None
+        data: bytes | None = None
         for subscription in subscribers:
-            if who.admits(subscription.viewer):
-                text = text or frame(event)
-                subscription.push(event["partnership"], event["position"], text)
+            if not who.admits(subscription.viewer):
+                continue
+            text = text or frame(event)
+            direct = subscription.direct
+            if (
+                direct is not None
+                and subscription.live
+                and not subscription.frames
+                and not subscription.sending
+                and not subscription.overflowed
+            ):
+                if position <= subscription.last.get(p, 0):
+                    continue
+                data = data or ws_frame(text)
+                if direct(data):
+                    subscription.last[p] = position
+                    continue
+            subscription.push(p, position, text)
 
     def count(self) -> int:
         return len({s for subs in self.subscriptions.values() for s in subs})

@@ -1,0 +1,54 @@
+"""Direct frame writes for live sockets served by uvicorn's websockets sans-io protocol.
+
+`HubWebSocketsProtocol` puts a writer in each WebSocket scope (`extensions["hub.direct"]`).
+The live socket hands it to its subscription so the broadcaster can write a ready-made
+frame straight to an idle socket's transport: no wake-up, task switch or framing per
+socket. Under any other server the scope has no writer and frames go through the
+outbox as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+SCOPE_KEY = "hub.direct"
+# Past this many bytes waiting in the transport, frames go through the outbox instead.
+WRITE_BUFFER_LIMIT = 64 * 1024
+
+Writer = Callable[[bytes], bool]
+
+
+class HubWebSocketsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-io protocol, plus `write_frame` for pre-encoded server frames."""
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and not self.close_sent:
+            scope.setdefault("extensions", {})[SCOPE_KEY] = self.write_frame
+
+    def write_frame(self, data: bytes) -> bool:
+        """Write one complete, unmasked frame if the socket is open and keeping up."""
+        if (
+            self.close_sent
+            or self.disconnected
+            or not self.handshake_complete
+            or not self.writable.is_set()
+            or self.conn.state is not State.OPEN
+        ):
+            return False
+        transport = self.transport
+        if transport.is_closing() or transport.get_write_buffer_size() >= WRITE_BUFFER_LIMIT:
+            return False
+        transport.write(data)
+        return True
+
+
+def writer(scope: Mapping[str, Any]) -> Writer | None:
+    """The scope's direct writer, or None under another server."""
+    found = (scope.get("extensions") or {}).get(SCOPE_KEY)
+    return found if callable(found) else None
