@@ -8,7 +8,6 @@ With CI set the tests never skip: missing parts are installed, or the run fails.
 from __future__ import annotations
 
 import importlib
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Server, seed_demo
+from tests.support import Server, in_ci, seed_demo, skip_unless_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,14 +55,10 @@ def _missing() -> list[str]:
     return missing
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def _install_in_ci() -> None:
     """In CI the browser tests never skip: what is missing is installed before the test
     modules (which import playwright) are collected."""
-    if _in_ci() and _missing():
+    if in_ci() and _missing():
         subprocess.run(["bash", str(ROOT / "scripts" / "browser-deps")], check=True, timeout=900)
         importlib.invalidate_caches()
 
@@ -74,10 +69,8 @@ _install_in_ci()
 @pytest.fixture(scope="session")
 def browser_deps() -> None:
     missing = _missing()
-    if missing and _in_ci():
-        pytest.fail(f"browser tests need {', '.join(missing)} and scripts/browser-deps did not provide them")
-    elif missing:
-        pytest.skip(f"browser tests need {', '.join(missing)}: run scripts/browser-deps")
+    if missing:
+        skip_unless_ci(f"browser tests need {', '.join(missing)}: run scripts/browser-deps")
 
 
 # Package scope: Playwright's sync API keeps an event loop running in this thread until

@@ -449,8 +449,7 @@ class LogContract:
     # -- the commit hook ---------------------------------------------------------------------------------
 
     def test_on_commit_receives_committed_events_in_position_order(self, log: EventLog) -> None:
-        if not hasattr(log, "on_commit"):
-            pytest.skip("this adapter has no on_commit hook")
+        assert hasattr(log, "on_commit"), "every adapter feeds the hub through on_commit"
         seen: list[dict[str, Any]] = []
         lock = threading.Lock()
 

@@ -30,7 +30,6 @@ from websockets.sync.client import connect
 
 from tests.support import (
     Collector,
-    EnvServer,
     Live,
     Server,
     create,
@@ -614,7 +613,7 @@ def test_a_client_that_does_not_read_is_closed_and_slows_nobody(
 ) -> None:
     data = tmp_path_factory.mktemp("flood")
     make_admin(data)
-    server = EnvServer(data, env={"HUB_OUTBOX_LIMIT": str(OUTBOX_LIMIT)})
+    server = Server(data, env={"HUB_OUTBOX_LIMIT": str(OUTBOX_LIMIT)})
     server.start()
     collectors: list[Collector] = []
     try:

@@ -21,14 +21,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.support import PASSWORD, Server
+from tests.support import PASSWORD, Server, skip_unless_ci
 
 REPO = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("HUB_TEST_KAFKA", "").strip()
@@ -43,9 +42,8 @@ def require_broker() -> str:
         "no Kafka broker: run `KAFKA_PORT=29092 scripts/kafka start` and set "
         "HUB_TEST_KAFKA=127.0.0.1:29092 (or run `make test`)"
     )
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    skip_unless_ci(message)
+    raise AssertionError("unreachable")
 
 
 def unique_prefix(name: str) -> str:
@@ -62,48 +60,21 @@ def tail(path: Path | None, lines: int = 60) -> str:
 
 @dataclass
 class Node(Server):
-    """A `hub serve` API node in Kafka mode (a tests.support.Server with its own env)."""
+    """A `hub serve` API node in Kafka mode, with exactly the environment `env` it is given."""
 
-    env: dict[str, str] = field(default_factory=dict)
     name: str = "node"
+
+    def environment(self) -> dict[str, str]:
+        return self.env
 
     def start(self) -> Node:
         self.data.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.data.parent / f"{self.name}.log"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "hub",
-                    "--data",
-                    str(self.data),
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=REPO,
-            )
+        self.launch(self.data.parent / f"{self.name}.log", cwd=REPO)
         return self
 
     def wait_ready(self, timeout: float = 60) -> Node:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.process.returncode}):\n{tail(self.log_path)}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer within {timeout}s:\n{tail(self.log_path)}")
+        super().wait_ready(timeout)
+        return self
 
     def restart(self, how: str = "term") -> Node:
         if how == "kill":
