@@ -116,18 +116,24 @@ class Hub:
             if view.position > self.log.head(p):  # a snapshot from another log: start over
                 view = self.views[p] = PartnershipView(p)
             for event in self.log.read(p, view.position + 1):
-                self.publish(event, live=False)
+                self._apply(event, live=False)
                 folded += 1
                 if on_progress and folded % 100_000 == 0:
                     on_progress(folded)
         return folded
 
-    def publish(self, event: dict[str, Any], live: bool = True) -> None:
-        """Apply one committed event everywhere: aggregates, views, live frames, processors.
+    def publish_many(self, events: Iterable[dict[str, Any]]) -> None:
+        """Apply committed events everywhere: aggregates, views, live frames, processors.
 
-        Called in log order for each partnership, before the writer that caused it resumes,
-        so an answered command can be read back at once.
+        Called in log order for each partnership, before the writer that caused them
+        resumes, so an answered command can be read back at once. Their live frames go out
+        together once all are applied.
         """
+        for event in events:
+            self._apply(event)
+        self.live.flush()
+
+    def _apply(self, event: dict[str, Any], live: bool = True) -> None:
         p = event["partnership"]
         view = self.views.get(p)
         if view is None:
@@ -148,14 +154,10 @@ class Hub:
         apply(view, event)
         self.events_published += 1
         if live:
-            self.live.publish(view, event)
+            self.live.queue(view, event)
         if self.run_processors:
             for command in react(event):
                 self._spawn(self.carry_out(p, command))
-
-    def publish_many(self, events: Iterable[dict[str, Any]]) -> None:
-        for event in events:
-            self.publish(event)
 
     def _shred(self, view: PartnershipView, subject_id: str) -> None:
         """Erasure: destroy the subject's key, then the photo files it sealed."""

@@ -149,11 +149,28 @@ class Subscription:
         self.wake.set()
 
 
+@dataclass(frozen=True)
+class Queued:
+    """An event waiting to be sent: who may see it, its frame as text and as wire bytes."""
+
+    partnership: str
+    position: int
+    audience: Audience
+    text: str
+    data: bytes
+
+
 class Broadcaster:
-    """Fans each published event out to the subscriptions that may see it."""
+    """Fans each published event out to the subscriptions that may see it.
+
+    Events are queued as they are applied (`queue`) and sent together (`flush`): a socket
+    that may see several of them gets them in one write. Each frame is encoded once per
+    event, and a batch's bytes once per kind of viewer (role, venue, partnerships).
+    """
 
     def __init__(self) -> None:
         self.subscriptions: dict[str, set[Subscription]] = {}
+        self.queued: list[Queued] = []
 
     def add(self, subscription: Subscription) -> None:
         for partnership in subscription.viewer.partnerships:
@@ -164,32 +181,57 @@ class Broadcaster:
             self.subscriptions.get(partnership, set()).discard(subscription)
 
     def publish(self, view: PartnershipView, event: dict[str, Any]) -> None:
-        subscribers = self.subscriptions.get(event["partnership"])
-        if not subscribers:
+        self.queue(view, event)
+        self.flush()
+
+    def queue(self, view: PartnershipView, event: dict[str, Any]) -> None:
+        """Note `event` for the next flush, with its audience as of `view` (just applied)."""
+        if not self.subscriptions.get(event["partnership"]):
             return
         who = audience(view, event)
-        p, position = event["partnership"], event["position"]
-        text: str | None = None
-        data: bytes | None = None
+        if who.roles:
+            text = frame(event)
+            self.queued.append(Queued(event["partnership"], event["position"], who, text, ws_frame(text)))
+
+    def flush(self) -> None:
+        """Send what was queued: one write per idle socket, the outbox for the others."""
+        batch, self.queued = self.queued, []
+        if not batch:
+            return
+        partnerships = {item.partnership for item in batch}
+        subscribers: set[Subscription] = set().union(*(self.subscriptions.get(p, ()) for p in partnerships))
+        kinds: dict[tuple[str, str | None, frozenset[str]], tuple[list[Queued], bytes]] = {}
         for subscription in subscribers:
-            if not who.admits(subscription.viewer):
-                continue
-            text = text or frame(event)
-            direct = subscription.direct
-            if (
-                direct is not None
-                and subscription.live
-                and not subscription.frames
-                and not subscription.sending
-                and not subscription.overflowed
-            ):
-                if position <= subscription.last.get(p, 0):
-                    continue
-                data = data or ws_frame(text)
-                if direct(data):
-                    subscription.last[p] = position
-                    continue
-            subscription.push(p, position, text)
+            viewer = subscription.viewer
+            kind = (viewer.role, viewer.venue, viewer.partnerships)
+            found = kinds.get(kind)
+            if found is None:
+                seen = [
+                    q for q in batch if q.partnership in viewer.partnerships and q.audience.admits(viewer)
+                ]
+                found = kinds[kind] = (seen, b"".join(q.data for q in seen))
+            items, data = found
+            if items and not self._write(subscription, items, data):
+                for q in items:
+                    subscription.push(q.partnership, q.position, q.text)
+
+    @staticmethod
+    def _write(subscription: Subscription, items: list[Queued], data: bytes) -> bool:
+        """Write `items` straight to an idle, live socket in one go, if it has none of them yet."""
+        direct, last = subscription.direct, subscription.last
+        if (
+            direct is None
+            or not subscription.live
+            or subscription.frames
+            or subscription.sending
+            or subscription.overflowed
+            or any(q.position <= last.get(q.partnership, 0) for q in items)
+            or not direct(data)
+        ):
+            return False
+        for q in items:
+            last[q.partnership] = q.position
+        return True
 
     def count(self) -> int:
         return len({s for subs in self.subscriptions.values() for s in subs})

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from hub import snapshots
-from projections.live import Audience, Broadcaster, Subscription, Viewer, audience, frame
+from projections.live import Audience, Broadcaster, Subscription, Viewer, audience, frame, ws_frame
 from projections.views import PartnershipView, active_exclusions, apply, fold
 
 P = "north"
@@ -662,3 +662,26 @@ def test_a_subscriber_that_falls_behind_is_marked_and_others_are_not() -> None:
     assert slow.overflowed and slow.fell_behind.is_set()
     assert len(slow.frames) == 2
     assert not quick.overflowed and len(quick.frames) == 5
+
+
+def test_events_flushed_together_reach_an_idle_socket_in_one_write_and_others_by_outbox() -> None:
+    s = Script()
+    set_up(s)
+    live = Broadcaster()
+    writes: list[bytes] = []
+    idle = Subscription(viewer("police"), limit=10, direct=lambda data: writes.append(data) is None)
+    idle.live = True
+    busy = Subscription(viewer("cctv_operator"), limit=10, direct=lambda data: False)
+    busy.live = True
+    for sub in (idle, busy):
+        live.add(sub)
+    first, second = alert(s, "a1"), alert(s, "a2")
+    live.queue(applied(s), first)
+    live.queue(applied(s), second)
+    assert not writes and not busy.frames  # nothing leaves before the flush
+    live.flush()
+    assert writes == [ws_frame(frame(first)) + ws_frame(frame(second))]
+    assert idle.last[P] == second["position"] and not idle.frames
+    assert [position for _, position, _ in busy.frames] == [first["position"], second["position"]]
+    live.flush()  # nothing queued: nothing sent again
+    assert len(writes) == 1
