@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -82,16 +83,18 @@ async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
 
-def create_app(data: Path, clock: Clock | None = None) -> FastAPI:
-    """The API over the hub on the data folder `data` (embedded, or a Kafka-mode node)."""
+def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> FastAPI:
+    """The API over the hub on the data folder `data` (embedded, or a Kafka-mode node);
+    `role` "leader" or "follower" for the processes of `hub serve --processes N`."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
-        running = await start(data, clock)
+        running = await start(data, clock, role)
         log.info("hub ready in %.2fs", time.perf_counter() - started)
         app.state.hub = running.hub
         app.state.secret = secret(data)
+        app.state.role = role
         background = [asyncio.create_task(_snapshots(running.hub))]
         if running.ticks:
             background.append(asyncio.create_task(running.hub.run_clock()))
@@ -161,7 +164,13 @@ def _operations(app: FastAPI) -> None:
     @app.get("/healthz", tags=["operations"])
     def healthz(request: Request) -> dict[str, Any]:
         hub: Hub = request.app.state.hub
-        return {"ok": True, "partnerships": len(hub.views), "live_connections": hub.live.count()}
+        return {
+            "ok": True,
+            "partnerships": len(hub.views),
+            "live_connections": hub.live.count(),
+            "process": request.app.state.role,
+            "pid": os.getpid(),
+        }
 
     @app.get("/metrics", tags=["operations"])
     def metrics(request: Request) -> Response:

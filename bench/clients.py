@@ -60,11 +60,34 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_split(pid))
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state is [0], ppid [1])."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_split(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def family(pid: int) -> list[int]:
+    """`pid` and its children (the follower processes of `hub serve --processes`)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    children.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return [pid, *children]
+
+
+def family_cpu_split(pid: int) -> tuple[float, float]:
+    splits = [cpu_split(p) for p in family(pid)]
+    return sum(u for u, _ in splits), sum(s for _, s in splits)
 
 
 def machine_cpu_seconds() -> float:
@@ -75,14 +98,15 @@ def machine_cpu_seconds() -> float:
 
 
 class CpuMeter:
-    """CPU seconds over a phase: the server, the load clients, and everyone else."""
+    """CPU seconds over a phase: the server (with its child processes), the load clients,
+    and everyone else."""
 
     def __init__(self, server_pid: int | None, fleet: Fleet) -> None:
         self.server_pid, self.fleet = server_pid, fleet
         self.start = self._now()
 
     def _now(self) -> tuple[float, ...]:
-        server = cpu_split(self.server_pid) if self.server_pid else (0.0, 0.0)
+        server = family_cpu_split(self.server_pid) if self.server_pid else (0.0, 0.0)
         clients = self.fleet.cpu_split()
         me = cpu_seconds(os.getpid())
         return (time.monotonic(), *server, *clients, me, machine_cpu_seconds())
@@ -104,10 +128,13 @@ class CpuMeter:
 
 
 def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    """Resident memory of `pid` and its children."""
+    total = 0
+    for member in family(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 class Fleet:

@@ -42,6 +42,8 @@ SEED = 20261126  # nothing here is random; kept beside the results like the othe
 PARTNERSHIP = "bench"
 PROFILE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "bench"
 # Roles that receive every urgent alert; the client processes take turns with them.
+# `hub serve --processes`: one per core, as the hub is run on this machine.
+HUB_PROCESSES = os.cpu_count() or 1
 LISTENERS = ("door_staff", "door_staff_club", "retail_staff", "police", "coordinator")
 
 Post = Callable[[httpx.AsyncClient, int, int], Awaitable[None]]
@@ -275,15 +277,16 @@ def trials(fleet: Fleet, publish: Callable[[int, int], None], first: int, n: int
 
 
 @contextlib.contextmanager
-def hub_server() -> Iterator[tuple[Any, dict[str, str]]]:
-    """A `hub serve` process on a fresh data folder, with a partnership and its members."""
+def hub_server(processes: int = 1) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A `hub serve` on a fresh data folder, with a partnership and its members;
+    `processes` share its port (`hub serve --processes`)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.support import Server, make_admin, set_up_partnership
 
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         data = Path(tmp)
         make_admin(data)
-        server = Server(data).start()
+        server = Server(data, env={"HUB_PROCESSES": str(processes)}).start()
         try:
             admin = server.login("admin")
             users = set_up_partnership(admin, PARTNERSHIP)
@@ -330,10 +333,11 @@ def run_hub(
     processes: int,
     profile: bool,
     light_rate: float | None = None,
+    hub_processes: int = HUB_PROCESSES,
 ) -> dict[str, Any]:
     """Idle memory, 10k trials, sustained at `rate`, then below capacity at `light_rate`
     (by default 30% of the frames/s just measured)."""
-    with hub_server() as (server, users):
+    with hub_server(hub_processes) as (server, users):
         pid = server.process.pid
         poster = server.token(users["cctv_operator"])
         headers = {"Authorization": f"Bearer {poster}"}
@@ -536,6 +540,7 @@ def run(
             "seconds": seconds,
             "trials": n_trials,
             "client_processes": processes,
+            "hub_processes": HUB_PROCESSES,
             "seed": SEED,
         },
         "hub": hub,

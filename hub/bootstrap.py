@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from hub.cipher import Cipher, KeyStore
 from hub.clock import Clock, SystemClock
 from hub.photos import PhotoStore
+from hub.relay import FollowerLog, Relay
 from hub.service import Hub
 from hub.sqlite_log import SqliteLog
 
@@ -57,9 +59,19 @@ def build(folder: Path, clock: Clock | None = None, run_processors: bool = True)
     )
 
 
-def attach(hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
-    """Deliver each commit to the hub on its event loop, in order, before answering."""
-    hub.log.on_commit = lambda events: loop.call_soon_threadsafe(hub.publish_many, events)  # type: ignore[attr-defined]
+def attach(
+    hub: Hub, loop: asyncio.AbstractEventLoop, relay: Callable[[list[dict[str, Any]]], None] | None = None
+) -> None:
+    """Deliver each commit to the hub on its event loop, in order, before answering; and
+    first to `relay` (the followers of `hub serve --processes`), so that they write their
+    sockets' frames while this process writes its own."""
+
+    def deliver(events: list[dict[str, Any]]) -> None:
+        if relay is not None:
+            relay(events)
+        hub.publish_many(events)
+
+    hub.log.on_commit = lambda events: loop.call_soon_threadsafe(deliver, events)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -79,14 +91,25 @@ class Running:
 
 
 async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -> Running:
-    """Build and start the hub for `hub serve` (or `hub worker`), embedded or on Kafka."""
+    """Build and start the hub for `hub serve` (or `hub worker`), embedded or on Kafka.
+
+    Embedded, `role` is "serve" (one process), or "leader" and "follower" for the
+    processes of `hub serve --processes N` (hub/relay.py).
+    """
     url = kafka_url()
     loop = asyncio.get_running_loop()
+    if url is None and role == "follower":
+        return await _follower(folder, clock, loop)
     if url is None:
         hub = build(folder, clock)
         hub.start()
-        attach(hub, loop)
-        return Running(hub, ticks=True)
+        if role != "leader":
+            attach(hub, loop)
+            return Running(hub, ticks=True)
+        relay = Relay(hub, folder)
+        await relay.start()
+        attach(hub, loop, relay.send)
+        return Running(hub, ticks=True, parts=[relay])
 
     from hub.kafka_keys import KeyShare
     from hub.kafka_log import KafkaNodeLog, KafkaWriterLog, Topics, bootstrap_of, ensure_topics
@@ -120,6 +143,19 @@ async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -
         log.before_submit = share.flush  # keys on the broker before events sealed with them
         await log.start()
     return Running(hub, ticks=role == "worker", parts=[share, log])
+
+
+async def _follower(folder: Path, clock: Clock | None, loop: asyncio.AbstractEventLoop) -> Running:
+    log = FollowerLog(folder)
+    await log.connect()
+    cipher = Cipher(KeyStore(folder / "keys.db"))
+    hub = Hub(log, cipher, _photos(folder, cipher), clock or SystemClock(), folder / "snapshot.json", False)
+    hub.start()
+    hub.snapshot_path = None  # the leader's snapshot: read at start, written only by the leader
+    hub.remote = log.submit
+    attach(hub, loop)
+    log.start()
+    return Running(hub, ticks=False, parts=[log])
 
 
 def secret(folder: Path) -> str:

@@ -29,6 +29,8 @@ class KeyStore:
 
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # Several `hub serve` processes may share the file (hub/relay.py).
+        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -42,7 +44,13 @@ class KeyStore:
         self.on_destroyed: Callable[[str], None] | None = None
 
     def get(self, key_id: str) -> bytes | None:
-        return self._cache.get(key_id)
+        key = self._cache.get(key_id)
+        if key is None and key_id not in self._destroyed:
+            with self._lock:  # made by another process on this file since we loaded
+                row = self._db.execute("SELECT key FROM keys WHERE id = ?", (key_id,)).fetchone()
+                if row is not None:
+                    key = self._cache[key_id] = row[0]
+        return key
 
     def get_or_create(self, key_id: str) -> bytes:
         with self._lock:
@@ -52,13 +60,28 @@ class KeyStore:
                 # an erased subject stays erased: nothing new is sealed for them
                 raise Rejected(f"subject {key_id} has been erased")
             if key is None:
-                key = AESGCM.generate_key(bit_length=256)
-                self._db.execute("INSERT INTO keys VALUES (?, ?)", (key_id, key))
+                key, created = self._find_or_make(key_id)
                 self._cache[key_id] = key
-                created = True
         if created and self.on_created is not None:
             self.on_created(key_id, key)
         return key
+
+    def _find_or_make(self, key_id: str) -> tuple[bytes, bool]:
+        """The stored key, or a new one; in one write transaction, as another process may
+        be making or destroying the same key."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute("SELECT key FROM keys WHERE id = ?", (key_id,)).fetchone()
+            if row is not None:
+                return bytes(row[0]), False
+            if self._db.execute("SELECT 1 FROM destroyed WHERE id = ?", (key_id,)).fetchone():
+                self._destroyed.add(key_id)
+                raise Rejected(f"subject {key_id} has been erased")
+            key = AESGCM.generate_key(bit_length=256)
+            self._db.execute("INSERT INTO keys VALUES (?, ?)", (key_id, key))
+            return key, True
+        finally:
+            self._db.execute("COMMIT")
 
     def destroy(self, key_id: str) -> None:
         self.forget(key_id)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -31,31 +34,70 @@ async def running(folder: Path) -> AsyncIterator[Hub]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Serve the API; with --processes N, N processes share the port (hub/relay.py)."""
     import uvicorn
 
     from api.app import create_app
     from api.transport import HubWebSocketsProtocol
+    from hub.bootstrap import kafka_url
 
     folder = data_dir(args.data)
-    if args.demo:
+    if args.processes > 1 and kafka_url():
+        print("in Kafka mode, start more `hub serve` nodes instead of --processes", file=sys.stderr)
+        return 2
+    if args.demo and not args.follow:
         asyncio.run(_seed_demo(folder))
-    app = create_app(folder)
+    role = "follower" if args.follow else "leader" if args.processes > 1 else "serve"
     # Fan-out allocates a wake-up per subscriber per frame; with the default thresholds the
     # cyclic collector ran over every live socket's objects again and again (31% of the
     # main thread in bench/fanout's profile; this halves the time per frame).
     gc.set_threshold(100_000, 50, 100)
-    print(f"the hub: serving http://{args.host}:{args.port} (data in {folder.resolve()})", flush=True)
     # HubWebSocketsProtocol: uvicorn's websockets sans-io protocol, which also lets the
     # broadcaster write a live frame straight to an idle socket (api/transport.py).
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
+    config = uvicorn.Config(
+        create_app(folder, role=role),
         log_level=args.log_level,
         ws=HubWebSocketsProtocol,
         ws_max_size=64 * 1024,
     )
+    if role == "serve":
+        print(f"the hub: serving http://{args.host}:{args.port} (data in {folder.resolve()})", flush=True)
+        config.host, config.port = args.host, args.port
+        uvicorn.Server(config).run()
+        return 0
+    listening = _shared_port(args.host, args.port)
+    followers = []
+    if role == "leader":
+        print(
+            f"the hub: serving http://{args.host}:{args.port} with {args.processes} processes "
+            f"(data in {folder.resolve()})",
+            flush=True,
+        )
+        follow = [sys.executable, "-m", "hub", "--data", str(folder), "serve", "--follow"]
+        follow += ["--host", args.host, "--port", str(args.port), "--log-level", args.log_level]
+        followers = [subprocess.Popen(follow) for _ in range(args.processes - 1)]
+    try:
+        uvicorn.Server(config).run(sockets=[listening])
+    finally:
+        for process in followers:  # they stop by themselves when the relay closes; this is sooner
+            process.terminate()
+        for process in followers:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
     return 0
+
+
+def _shared_port(host: str, port: int) -> socket.socket:
+    """A listening socket that other processes may bind too: the kernel shares connections."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listening.bind((host, port))
+    listening.listen(2048)
+    listening.set_inheritable(True)
+    return listening
 
 
 async def _seed_demo(folder: Path) -> None:
@@ -174,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--demo", action="store_true", help="seed the demo partnership on first start")
     s.add_argument("--log-level", default="info")
+    s.add_argument(
+        "--processes",
+        type=int,
+        default=int(os.environ.get("HUB_PROCESSES", "1")),
+        help="processes sharing the port, one per core (default: $HUB_PROCESSES or 1)",
+    )
+    s.add_argument("--follow", action="store_true", help=argparse.SUPPRESS)
 
     w = command("worker", worker, help="Kafka mode: decide commands and run processors (Faust)")
     w.add_argument("--log-level", default="warn", choices=["crit", "error", "warn", "info", "debug"])

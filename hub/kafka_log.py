@@ -33,8 +33,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from hub.domain import Command, NotFound, Rejected
-from hub.log import Appended, Conflict, Pending, Unavailable, Verification, stamp
+from hub.domain import Command
+from hub.log import Appended, Conflict, Pending, Unavailable, Verification, refusal, stamp
 from hub.sqlite_log import Replicated, SqliteLog
 
 log = logging.getLogger("hub.kafka")
@@ -555,7 +555,7 @@ class KafkaNodeLog(ReplicaReads):
             if future is None or future.done():
                 continue
             if "error" in record:
-                future.set_exception(_refusal(record["error"]))
+                future.set_exception(refusal(record["error"]))
             else:
                 future.set_result(record["answer"])
 
@@ -568,20 +568,3 @@ class KafkaNodeLog(ReplicaReads):
         if self._feed is not None:
             self._feed.cancel()
         await self.producer.stop()
-
-
-def _refusal(error: dict[str, Any]) -> Exception:
-    status, detail = error["status"], error["detail"]
-    if status == 404:
-        return NotFound(detail)
-    if status == 409:
-        return Rejected(detail)
-    if status == 503:
-        return Unavailable(detail)
-    if status >= 500:
-        return RuntimeError(f"the hub's worker failed on this command: {detail}")
-    return Conflict(detail)
-
-
-def refusal_status(error: Exception) -> int:
-    return 404 if isinstance(error, NotFound) else 409

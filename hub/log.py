@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from hub.domain import NotFound, Rejected
+
 GENESIS = "0" * 64
 
 
@@ -26,6 +28,33 @@ class Conflict(Exception):
 
 class Unavailable(Exception):
     """The log's writer did not answer in time (answered 503: retry with the same Idempotency-Key)."""
+
+
+def refused(error: Exception) -> dict[str, Any]:
+    """A refusal as it travels between processes: the HTTP status it is answered with."""
+    if isinstance(error, NotFound):
+        status = 404
+    elif isinstance(error, (Rejected, Conflict)):
+        status = 409
+    elif isinstance(error, Unavailable):
+        status = 503
+    else:
+        status = 500
+    return {"status": status, "detail": str(error) if status < 500 else type(error).__name__}
+
+
+def refusal(error: dict[str, Any]) -> Exception:
+    """The exception for a refusal that came from another process (see `refused`)."""
+    status, detail = error["status"], error["detail"]
+    if status == 404:
+        return NotFound(detail)
+    if status == 409:
+        return Rejected(detail)
+    if status == 503:
+        return Unavailable(detail)
+    if status >= 500:
+        return RuntimeError(f"the hub's writer failed on this command: {detail}")
+    return Conflict(detail)
 
 
 @dataclass

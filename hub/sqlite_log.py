@@ -152,15 +152,114 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SqliteLog:
+class SqliteReader:
+    """The reading half of the log on a SQLite file, one connection per thread.
+
+    On its own it reads a file another process writes (a follower of `hub serve
+    --processes`, see hub/relay.py): heads come from the file. SqliteLog adds the writer.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._readers = threading.local()
+
+    def _reader(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._readers, "connection", None)
+        if connection is None:
+            connection = self._readers.connection = _connect(self.path)
+        return connection
+
+    def heads(self) -> dict[str, tuple[int, str]]:
+        rows = self._reader().execute("SELECT partnership, position, hash FROM heads")
+        return {partnership: (position, hash_) for partnership, position, hash_ in rows}
+
+    def partnerships(self) -> list[str]:
+        return sorted(self.heads())
+
+    def head_and_hash(self, partnership: str) -> tuple[int, str]:
+        return self.heads().get(partnership, (0, GENESIS))
+
+    def head(self, partnership: str) -> int:
+        return self.head_and_hash(partnership)[0]
+
+    def answer_for(self, partnership: str, command_id: str) -> dict[str, Any] | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT answer FROM commands WHERE partnership = ? AND command_id = ?",
+                (partnership, command_id),
+            )
+            .fetchone()
+        )
+        return orjson.loads(row[0]) if row else None
+
+    def read(
+        self, partnership: str, from_position: int = 1, to_position: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        last = to_position if to_position is not None else 2**62
+        for body, hash_ in self._reader().execute(
+            "SELECT body, hash FROM events WHERE partnership = ? AND position BETWEEN ? AND ? "
+            "ORDER BY position",
+            (partnership, from_position, last),
+        ):
+            envelope = orjson.loads(body)
+            envelope["hash"] = hash_
+            yield envelope
+
+    def read_stream(self, partnership: str, stream: str) -> list[dict[str, Any]]:
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT body, hash FROM events WHERE partnership = ? AND stream = ? ORDER BY stream_version",
+                (partnership, stream),
+            )
+            .fetchall()
+        )
+        return [{**orjson.loads(body), "hash": hash_} for body, hash_ in rows]
+
+    def stream_version(self, partnership: str, stream: str) -> int:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT MAX(stream_version) FROM events WHERE partnership = ? AND stream = ?",
+                (partnership, stream),
+            )
+            .fetchone()
+        )
+        return int(row[0] or 0)
+
+    def verify(self, partnership: str) -> Verification:
+        rows = self._reader().execute(
+            "SELECT body, hash FROM events WHERE partnership = ? ORDER BY position",
+            (partnership,),
+        )
+        result = check_chain(partnership, ((bytes(body), hash_) for body, hash_ in rows))
+        head = (
+            self._reader()
+            .execute("SELECT position FROM heads WHERE partnership = ?", (partnership,))
+            .fetchone()
+        )
+        if result.ok and head is not None and result.checked < head[0]:
+            return Verification(
+                partnership, False, result.checked, result.checked + 1, "events missing from the end"
+            )
+        return result
+
+    def close(self) -> None:
+        connection = getattr(self._readers, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._readers.connection = None
+
+
+class SqliteLog(SqliteReader):
     """The EventLog port on a SQLite file."""
 
     def __init__(self, path: Path | str, durable: bool = True) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write = _connect(self.path, durable)
         self._write.executescript(SCHEMA)
-        self._readers = threading.local()
         self._heads = self._read_heads()
         self._versions: dict[tuple[str, str], int] = {}
         self._queue: queue.Queue[tuple[Pending | Replicated, _Reply] | None] = queue.Queue()
@@ -343,83 +442,15 @@ class SqliteLog:
 
     # -- reading ---------------------------------------------------------------------
 
-    def _reader(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._readers, "connection", None)
-        if connection is None:
-            connection = self._readers.connection = _connect(self.path)
-        return connection
-
-    def answer_for(self, partnership: str, command_id: str) -> dict[str, Any] | None:
-        row = (
-            self._reader()
-            .execute(
-                "SELECT answer FROM commands WHERE partnership = ? AND command_id = ?",
-                (partnership, command_id),
-            )
-            .fetchone()
-        )
-        return orjson.loads(row[0]) if row else None
-
-    def read(
-        self, partnership: str, from_position: int = 1, to_position: int | None = None
-    ) -> Iterator[dict[str, Any]]:
-        last = to_position if to_position is not None else 2**62
-        for body, hash_ in self._reader().execute(
-            "SELECT body, hash FROM events WHERE partnership = ? AND position BETWEEN ? AND ? "
-            "ORDER BY position",
-            (partnership, from_position, last),
-        ):
-            envelope = orjson.loads(body)
-            envelope["hash"] = hash_
-            yield envelope
-
-    def read_stream(self, partnership: str, stream: str) -> list[dict[str, Any]]:
-        rows = (
-            self._reader()
-            .execute(
-                "SELECT body, hash FROM events WHERE partnership = ? AND stream = ? ORDER BY stream_version",
-                (partnership, stream),
-            )
-            .fetchall()
-        )
-        return [{**orjson.loads(body), "hash": hash_} for body, hash_ in rows]
+    # The writer keeps the heads in memory: no query for them.
+    def heads(self) -> dict[str, tuple[int, str]]:
+        return dict(self._heads)
 
     def partnerships(self) -> list[str]:
         return sorted(self._heads)
 
     def head_and_hash(self, partnership: str) -> tuple[int, str]:
         return self._heads.get(partnership, (0, GENESIS))
-
-    def stream_version(self, partnership: str, stream: str) -> int:
-        row = (
-            self._reader()
-            .execute(
-                "SELECT MAX(stream_version) FROM events WHERE partnership = ? AND stream = ?",
-                (partnership, stream),
-            )
-            .fetchone()
-        )
-        return int(row[0] or 0)
-
-    def head(self, partnership: str) -> int:
-        return self._heads.get(partnership, (0, GENESIS))[0]
-
-    def verify(self, partnership: str) -> Verification:
-        rows = self._reader().execute(
-            "SELECT body, hash FROM events WHERE partnership = ? ORDER BY position",
-            (partnership,),
-        )
-        result = check_chain(partnership, ((bytes(body), hash_) for body, hash_ in rows))
-        head = (
-            self._reader()
-            .execute("SELECT position FROM heads WHERE partnership = ?", (partnership,))
-            .fetchone()
-        )
-        if result.ok and head is not None and result.checked < head[0]:
-            return Verification(
-                partnership, False, result.checked, result.checked + 1, "events missing from the end"
-            )
-        return result
 
     def close(self) -> None:
         self._queue.put(None)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from hub import photos as photos_module
 from hub.cipher import Cipher, KeyStore
+from hub.domain import Rejected
 from hub.photos import FULL_SIZE, MAX_BYTES, THUMB_SIZE, BadImage, PhotoStore, prepare
 
 PERSONAL = {"name": "Dean Marsh", "aliases": ["Deano"], "date_of_birth": "1995-04-02", "description": "tall"}
@@ -330,3 +331,18 @@ def test_a_photo_cannot_be_loaded_after_its_subject_is_erased(store: PhotoStore,
     assert store.load("s1", "p1", "full") is None
     assert store.load("s1", "p1", "thumb") is None
     assert store.load("s2", "p2", "full") is not None
+
+
+def test_key_stores_sharing_one_file_see_each_others_keys_and_erasures(tmp_path: Path) -> None:
+    # the processes of `hub serve --processes N` share keys.db
+    leader, follower = KeyStore(tmp_path / "keys.db"), KeyStore(tmp_path / "keys.db")
+    key = follower.get_or_create("subject-1")
+    assert leader.get("subject-1") == key  # made after the leader loaded its keys
+    assert leader.get_or_create("subject-1") == key  # found, not made twice
+    leader.destroy("subject-1")
+    late = KeyStore(tmp_path / "keys.db")
+    assert late.get("subject-1") is None
+    with pytest.raises(Rejected):
+        late.get_or_create("subject-1")
+    follower.forget("subject-1")  # what the follower does when it applies subject.erased
+    assert follower.get("subject-1") is None

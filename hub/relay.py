@@ -1,0 +1,208 @@
+"""Several `hub serve` processes on one machine: one leader writes, the others follow.
+
+One Python process writes live frames on one core. `hub serve --processes N` starts N
+processes that all serve the same port (SO_REUSEPORT: the kernel shares the connections
+out among them), so the frames of one alert are written by every core at once.
+
+The leader is the embedded hub as ever: the SQLite log's one writer, the processors and
+the clock. It also listens on `relay.sock` in the data folder. Each follower connects
+there and keeps its own views and live sockets:
+
+- every commit's events go to every follower over the relay, in log order, once the
+  leader has applied them; a follower applies them the same way (views, live frames);
+- a follower sends its commands to the leader over the relay, to be decided there; the
+  leader relays a command's events before its answer, so a follower has applied them
+  before it answers (an answered write reads back at once, on any process);
+- a follower reads history (backlogs, audit, verify, as-of) from the log file, read-only;
+  subject keys from the shared key file.
+
+When the leader goes, the relay closes and each follower stops. Messages both ways are
+JSON, each after its length (4 bytes, big-endian).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import os
+import signal
+import struct
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hub.domain import Command
+from hub.log import Appended, Pending, Unavailable, refusal, refused
+from hub.service import Actor, Hub
+from hub.sqlite_log import SqliteReader
+
+log = logging.getLogger("hub.relay")
+
+SOCKET_NAME = "relay.sock"
+HEADER = struct.Struct(">I")
+# A follower's command that the leader has not answered in this time is answered 503.
+ANSWER_SECONDS = 30.0
+# How long a follower waits for its leader to start listening.
+CONNECT_SECONDS = 300.0
+
+
+def framed(message: dict[str, Any]) -> bytes:
+    body = orjson.dumps(message)
+    return HEADER.pack(len(body)) + body
+
+
+async def received(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    """The next message, or None when the other end has gone."""
+    try:
+        header = await reader.readexactly(HEADER.size)
+        message: dict[str, Any] = orjson.loads(await reader.readexactly(HEADER.unpack(header)[0]))
+        return message
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+
+
+class Relay:
+    """The leader's end: commits out to every follower, followers' commands in."""
+
+    def __init__(self, hub: Hub, folder: Path) -> None:
+        self.hub = hub
+        self.path = folder / SOCKET_NAME
+        self.followers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        self.path.chmod(0o600)
+
+    def send(self, events: list[dict[str, Any]]) -> None:
+        """Called on the event loop with each commit's events, once the hub applied them."""
+        if self.followers:
+            message = framed({"events": events})
+            for follower in self.followers:
+                follower.write(message)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.followers.add(writer)
+        try:
+            while (request := await received(reader)) is not None:
+                task = asyncio.create_task(self._decide(writer, request))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            self.followers.discard(writer)
+            writer.close()
+
+    async def _decide(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"answer": request["id"]}
+        try:
+            command = Command(**request["command"])
+            reply["ok"] = await self.hub.submit(request["partnership"], command, Actor(**request["actor"]))
+        except Exception as error:
+            if refused(error)["status"] >= 500:
+                log.exception("a follower's command %s failed", request.get("command"))
+            reply["error"] = refused(error)
+        if not writer.is_closing():
+            writer.write(framed(reply))
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for follower in list(self.followers):
+            follower.close()
+        for task in list(self._tasks):
+            task.cancel()
+        self.path.unlink(missing_ok=True)
+
+
+class FollowerLog(SqliteReader):
+    """A follower's log: reads from the leader's file, commands and new events over the relay."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder / "log.db")
+        self.socket_path = folder / SOCKET_NAME
+        self.on_commit: Any = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._incoming: asyncio.StreamReader | None = None
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._follow: asyncio.Task[None] | None = None
+
+    async def connect(self, timeout: float = CONNECT_SECONDS) -> None:
+        """Connect before the hub reads the file, so no commit falls between the two.
+
+        The leader may still be starting (folding a long log): wait for it.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                self._incoming, self._writer = await asyncio.open_unix_connection(str(self.socket_path))
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    def start(self) -> None:
+        self._follow = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._incoming is not None
+        try:
+            while (message := await received(self._incoming)) is not None:
+                if "events" in message:
+                    if self.on_commit is not None:
+                        self.on_commit(message["events"])
+                    continue
+                future = self._waiting.pop(message["answer"], None)
+                if future is None or future.done():
+                    continue
+                if "error" in message:
+                    future.set_exception(refusal(message["error"]))
+                else:
+                    future.set_result(message["ok"])
+        finally:
+            self._lost()
+
+    def _lost(self) -> None:
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(Unavailable("the hub's writer process has gone"))
+        self._waiting.clear()
+        log.warning("the leader has gone: this follower stops")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def submit(self, partnership: str, command: Command, actor: dict[str, str]) -> dict[str, Any]:
+        if self._writer is None or self._writer.is_closing():
+            raise Unavailable("the hub's writer process has gone")
+        number = next(self._ids)
+        future = self._waiting[number] = asyncio.get_running_loop().create_future()
+        self._writer.write(
+            framed(
+                {
+                    "id": number,
+                    "partnership": partnership,
+                    "command": dataclasses.asdict(command),
+                    "actor": actor,
+                }
+            )
+        )
+        try:
+            return await asyncio.wait_for(future, ANSWER_SECONDS)
+        except TimeoutError as error:
+            raise Unavailable("the hub's writer did not answer in time; retry with the same key") from error
+        finally:
+            self._waiting.pop(number, None)
+
+    async def append(self, pending: Pending) -> Appended:
+        raise Unavailable("a follower process does not write: its commands go to the leader")
+
+    async def stop(self) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+        if self._writer is not None:
+            self._writer.close()
