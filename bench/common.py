@@ -65,5 +65,8 @@ def write(name: str, result: dict[str, Any]) -> Path:
 
 
 def table(rows: list[tuple[str, Any, str]]) -> str:
+    """One row a figure; a figure that could not be taken (None) shows as null."""
     width = max(len(r[0]) for r in rows)
-    return "\n".join(f"{name:<{width}}  {value:>14}  {note}" for name, value, note in rows)
+    return "\n".join(
+        f"{name:<{width}}  {'null' if value is None else value:>14}  {note}" for name, value, note in rows
+    )
