@@ -10,9 +10,10 @@ there and keeps its own views and live sockets:
 
 - every commit's events go to every follower over the relay, in log order, once the
   leader has applied them; a follower applies them the same way (views, live frames);
-- a follower sends its commands to the leader over the relay, to be decided there; the
-  leader relays a command's events before its answer, so a follower has applied them
-  before it answers (an answered write reads back at once, on any process);
+- a follower sends its commands to the leader over the relay, to be decided there;
+- each follower acknowledges every commit it has applied, and the leader answers a
+  command only once every follower has its events: an answered write reads back at
+  once, whichever process the next request lands on;
 - a follower reads history (backlogs, audit, verify, as-of) from the log file, read-only;
   subject keys from the shared key file.
 
@@ -45,6 +46,8 @@ SOCKET_NAME = "relay.sock"
 HEADER = struct.Struct(">I")
 # A follower's command that the leader has not answered in this time is answered 503.
 ANSWER_SECONDS = 30.0
+# How long the leader waits for followers to apply a commit before it answers anyway.
+SYNC_SECONDS = 5.0
 # How long a follower waits for its leader to start listening.
 CONNECT_SECONDS = 300.0
 
@@ -64,13 +67,45 @@ async def received(reader: asyncio.StreamReader) -> dict[str, Any] | None:
         return None
 
 
+class _Follower:
+    """One follower's connection: commits sent to it, and how many it has applied."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.sent = 0
+        self.applied = 0
+        self.waiting: list[tuple[int, asyncio.Future[None]]] = []
+
+    def acknowledged(self, applied: int) -> None:
+        self.applied = applied
+        still = []
+        for target, future in self.waiting:
+            if target <= applied:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((target, future))
+        self.waiting = still
+
+    def caught_up(self) -> asyncio.Future[None] | None:
+        """Done once this follower has applied every commit sent to it so far."""
+        if self.applied >= self.sent or self.writer.is_closing():
+            return None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append((self.sent, future))
+        return future
+
+    def gone(self) -> None:
+        self.acknowledged(self.sent)
+
+
 class Relay:
     """The leader's end: commits out to every follower, followers' commands in."""
 
     def __init__(self, hub: Hub, folder: Path) -> None:
         self.hub = hub
         self.path = folder / SOCKET_NAME
-        self.followers: set[asyncio.StreamWriter] = set()
+        self.followers: set[_Follower] = set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -78,23 +113,38 @@ class Relay:
         self.path.unlink(missing_ok=True)
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
         self.path.chmod(0o600)
+        self.hub.synced = self.synced
 
     def send(self, events: list[dict[str, Any]]) -> None:
-        """Called on the event loop with each commit's events, once the hub applied them."""
+        """Called on the event loop with each commit's events, before the hub applies them."""
         if self.followers:
             message = framed({"events": events})
             for follower in self.followers:
-                follower.write(message)
+                follower.writer.write(message)
+                follower.sent += 1
+
+    async def synced(self) -> None:
+        """Wait until every follower has applied every commit sent so far (or has gone)."""
+        waits = [f for f in (follower.caught_up() for follower in self.followers) if f is not None]
+        if waits:
+            done, _ = await asyncio.wait(waits, timeout=SYNC_SECONDS)
+            if len(done) < len(waits):
+                log.warning("a follower is more than %s s behind the log", SYNC_SECONDS)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.followers.add(writer)
+        follower = _Follower(writer)
+        self.followers.add(follower)
         try:
-            while (request := await received(reader)) is not None:
-                task = asyncio.create_task(self._decide(writer, request))
+            while (message := await received(reader)) is not None:
+                if "applied" in message:
+                    follower.acknowledged(message["applied"])
+                    continue
+                task = asyncio.create_task(self._decide(writer, message))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         finally:
-            self.followers.discard(writer)
+            self.followers.discard(follower)
+            follower.gone()
             writer.close()
 
     async def _decide(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
@@ -110,10 +160,12 @@ class Relay:
             writer.write(framed(reply))
 
     async def stop(self) -> None:
+        self.hub.synced = None
         if self._server is not None:
             self._server.close()
         for follower in list(self.followers):
-            follower.close()
+            follower.writer.close()
+            follower.gone()
         for task in list(self._tasks):
             task.cancel()
         self.path.unlink(missing_ok=True)
@@ -130,6 +182,7 @@ class FollowerLog(SqliteReader):
         self._incoming: asyncio.StreamReader | None = None
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
+        self._applied = 0
         self._follow: asyncio.Task[None] | None = None
 
     async def connect(self, timeout: float = CONNECT_SECONDS) -> None:
@@ -157,6 +210,8 @@ class FollowerLog(SqliteReader):
                 if "events" in message:
                     if self.on_commit is not None:
                         self.on_commit(message["events"])
+                    # after the hub has applied them (on_commit queued that first)
+                    asyncio.get_running_loop().call_soon(self._acknowledge)
                     continue
                 future = self._waiting.pop(message["answer"], None)
                 if future is None or future.done():
@@ -167,6 +222,11 @@ class FollowerLog(SqliteReader):
                     future.set_result(message["ok"])
         finally:
             self._lost()
+
+    def _acknowledge(self) -> None:
+        self._applied += 1
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(framed({"applied": self._applied}))
 
     def _lost(self) -> None:
         for future in self._waiting.values():

@@ -103,6 +103,8 @@ class Hub:
         self.events_published = 0
         # Kafka-mode API nodes send commands to the worker instead of deciding them here.
         self.remote: Callable[[str, Command, dict[str, str]], Awaitable[dict[str, Any]]] | None = None
+        # `hub serve --processes`: waits until every follower has applied what was written.
+        self.synced: Callable[[], Awaitable[None]] | None = None
 
     # -- start-up, publishing, snapshots ----------------------------------------------
 
@@ -279,7 +281,7 @@ class Hub:
             if first is not None:
                 return first
             raise
-        return await self.execute(
+        answer = await self.execute(
             p,
             step.stream,
             step.decide,
@@ -290,6 +292,9 @@ class Hub:
             command.causation_id,
             step.creates,
         )
+        if self.synced is not None:
+            await self.synced()
+        return answer
 
     async def carry_out(self, p: str, command: Command) -> None:
         """Execute a processor's command; a refusal is logged, never raised."""

@@ -16,7 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import Live, Server, create, event_frames, head_positions, make_admin, set_up_partnership
+from tests.support import (
+    PASSWORD,
+    Live,
+    Server,
+    create,
+    event_frames,
+    head_positions,
+    make_admin,
+    set_up_partnership,
+)
 
 P = "two"
 
@@ -83,6 +92,26 @@ def test_a_write_on_the_follower_is_decided_by_the_leader_and_reads_back_at_once
         assert alert["id"] in {a["alert_id"] for a in listed}
         head = client.get(f"/v1/partnerships/{P}/audit/verify").json()
         assert head["ok"] and head["checked"] >= positions[-1]
+
+
+def test_a_write_answered_by_either_process_reads_back_at_once_on_the_other(
+    hub: tuple[Server, dict[str, str]],
+) -> None:
+    server, users = hub
+    clients = on_each_process(server, users["coordinator"])
+    for i in range(20):
+        writer, reader = (clients["leader"], clients["follower"])[:: 1 if i % 2 else -1]
+        alert = create(writer, f"/v1/partnerships/{P}/alerts", {"text": f"read back {i}"})
+        listed = reader.get(f"/v1/partnerships/{P}/alerts").json()
+        assert alert["id"] in {a["alert_id"] for a in listed}, (i, process_of(writer))
+        member = f"{P}.pcso{i}"
+        create(
+            writer,
+            f"/v1/partnerships/{P}/members",
+            {"username": member, "password": PASSWORD, "role": "police"},
+        )
+        signed_in = reader.post("/v1/auth/token", data={"username": member, "password": PASSWORD})
+        assert signed_in.status_code == 200, (i, process_of(reader), signed_in.text)
 
 
 def test_an_erasure_decided_by_the_leader_shreds_on_the_follower_too(

@@ -1,0 +1,56 @@
+"""The relay between the processes of `hub serve --processes` (hub/relay.py), over a real
+Unix socket: commits go out in order, and the leader's answers wait for every follower
+to have applied what was sent."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from hub.relay import Relay, framed, received
+
+
+class Leader:
+    """Just what the relay uses of a hub: where it hangs its `synced` wait."""
+
+    synced: Any = None
+
+
+async def _follower(relay: Relay) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_unix_connection(str(relay.path))
+    for _ in range(100):
+        if relay.followers:
+            break
+        await asyncio.sleep(0.01)
+    return reader, writer
+
+
+def test_the_leader_waits_until_every_follower_has_applied_what_was_sent(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        leader = Leader()
+        relay = Relay(leader, tmp_path)  # type: ignore[arg-type]
+        await relay.start()
+        assert leader.synced == relay.synced
+        reader, writer = await _follower(relay)
+        await asyncio.wait_for(relay.synced(), 1)  # nothing sent yet: nothing to wait for
+        relay.send([{"position": 1}])
+        relay.send([{"position": 2}, {"position": 3}])
+        assert await received(reader) == {"events": [{"position": 1}]}
+        assert await received(reader) == {"events": [{"position": 2}, {"position": 3}]}
+        waiting = asyncio.create_task(relay.synced())
+        writer.write(framed({"applied": 1}))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # one of two commits applied
+        writer.write(framed({"applied": 2}))
+        await asyncio.wait_for(waiting, 1)
+        relay.send([{"position": 4}])
+        waiting = asyncio.create_task(relay.synced())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        writer.close()  # a follower that has gone is not waited for
+        await asyncio.wait_for(waiting, 1)
+        await relay.stop()
+        assert leader.synced is None and not relay.path.exists()
+
+    asyncio.run(scenario())
