@@ -184,6 +184,7 @@ class FollowerLog(SqliteReader):
         self._ids = itertools.count(1)
         self._applied = 0
         self._follow: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def connect(self, timeout: float = CONNECT_SECONDS) -> None:
         """Connect before the hub reads the file, so no commit falls between the two.
@@ -233,8 +234,9 @@ class FollowerLog(SqliteReader):
             if not future.done():
                 future.set_exception(Unavailable("the hub's writer process has gone"))
         self._waiting.clear()
-        log.warning("the leader has gone: this follower stops")
-        os.kill(os.getpid(), signal.SIGTERM)
+        if not self._stopping:
+            log.warning("the leader has gone: this follower stops")
+            os.kill(os.getpid(), signal.SIGTERM)
 
     async def submit(self, partnership: str, command: Command, actor: dict[str, str]) -> dict[str, Any]:
         if self._writer is None or self._writer.is_closing():
@@ -262,6 +264,7 @@ class FollowerLog(SqliteReader):
         raise Unavailable("a follower process does not write: its commands go to the leader")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._follow is not None:
             self._follow.cancel()
         if self._writer is not None:
