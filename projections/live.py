@@ -7,6 +7,7 @@ only checks its viewer against it. Frames never carry personal data or password 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,6 +161,15 @@ class Queued:
     data: bytes
 
 
+# After a flush of several events that took longer than LONG_FLUSH_SECONDS (events come
+# faster than they can be sent one by one), the next flush waits REST times as long:
+# events meanwhile go out together, one write per socket for all of them. Under a flood
+# of alerts to thousands of sockets this keeps the hub delivering every frame instead of
+# falling behind; a lone alert, or a flush to a few sockets, never waits.
+LONG_FLUSH_SECONDS = 0.02
+REST = 0.5
+
+
 class Broadcaster:
     """Fans each published event out to the subscriptions that may see it.
 
@@ -171,6 +181,8 @@ class Broadcaster:
     def __init__(self) -> None:
         self.subscriptions: dict[str, set[Subscription]] = {}
         self.queued: list[Queued] = []
+        self.resting_until = 0.0
+        self._due: asyncio.TimerHandle | None = None
 
     def add(self, subscription: Subscription) -> None:
         for partnership in subscription.viewer.partnerships:
@@ -194,10 +206,34 @@ class Broadcaster:
             self.queued.append(Queued(event["partnership"], event["position"], who, text, ws_frame(text)))
 
     def flush(self) -> None:
-        """Send what was queued: one write per idle socket, the outbox for the others."""
+        """Send what was queued now or, resting after a long flush, when the rest is over."""
+        if self._due is not None:
+            return  # a flush is already due, and takes these too
+        wait = self.resting_until - time.monotonic()
+        if wait > 0:
+            try:
+                self._due = asyncio.get_running_loop().call_later(wait, self._send_due)
+                return
+            except RuntimeError:  # no event loop (tests of pure code): send now
+                pass
+        self._send()
+
+    def _send_due(self) -> None:
+        self._due = None
+        self._send()
+
+    def _send(self) -> None:
+        """One write per idle socket, the outbox for the others."""
         batch, self.queued = self.queued, []
         if not batch:
             return
+        started = time.monotonic()
+        self._fan_out(batch)
+        took = time.monotonic() - started
+        busy = took > LONG_FLUSH_SECONDS and len(batch) > 1  # events already arrive faster than one flush
+        self.resting_until = time.monotonic() + REST * took if busy else 0.0
+
+    def _fan_out(self, batch: list[Queued]) -> None:
         partnerships = {item.partnership for item in batch}
         subscribers: set[Subscription] = set().union(*(self.subscriptions.get(p, ()) for p in partnerships))
         kinds: dict[tuple[str, str | None, frozenset[str]], tuple[list[Queued], bytes]] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -685,3 +687,30 @@ def test_events_flushed_together_reach_an_idle_socket_in_one_write_and_others_by
     assert [position for _, position, _ in busy.frames] == [first["position"], second["position"]]
     live.flush()  # nothing queued: nothing sent again
     assert len(writes) == 1
+
+
+def test_after_a_long_flush_of_several_events_the_next_waits_and_takes_all_that_came_meanwhile() -> None:
+    s = Script()
+    set_up(s)
+
+    async def scenario() -> None:
+        live = Broadcaster()
+        writes: list[bytes] = []
+        idle = Subscription(viewer("police"), limit=10, direct=lambda data: writes.append(data) is None)
+        idle.live = True
+        live.add(idle)
+        live.resting_until = time.monotonic() + 0.1  # as after a long flush of several events
+        first, second = alert(s, "r1"), alert(s, "r2")
+        live.queue(applied(s), first)
+        live.flush()
+        live.queue(applied(s), second)
+        live.flush()
+        assert not writes  # resting: both wait
+        await asyncio.sleep(0.3)
+        assert writes == [ws_frame(frame(first)) + ws_frame(frame(second))]
+        third = alert(s, "r3")
+        live.queue(applied(s), third)
+        live.flush()  # a quick flush of one event: no rest after it, nothing waits
+        assert writes[-1] == ws_frame(frame(third))
+
+    asyncio.run(scenario())
