@@ -30,6 +30,7 @@ import logging
 import os
 import signal
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +154,9 @@ class Relay:
             command = Command(**request["command"])
             reply["ok"] = await self.hub.submit(request["partnership"], command, Actor(**request["actor"]))
         except Exception as error:
-            if refused(error)["status"] >= 500:
-                log.exception("a follower's command %s failed", request.get("command"))
             reply["error"] = refused(error)
+            if reply["error"]["status"] >= 500:
+                log.exception("a follower's command %s failed", request.get("command"))
         if not writer.is_closing():
             writer.write(framed(reply))
 
@@ -177,7 +178,7 @@ class FollowerLog(SqliteReader):
     def __init__(self, folder: Path) -> None:
         super().__init__(folder / "log.db")
         self.socket_path = folder / SOCKET_NAME
-        self.on_commit: Any = None
+        self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._incoming: asyncio.StreamReader | None = None
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
