@@ -25,7 +25,7 @@ from hub import __version__
 from hub.bootstrap import secret, start
 from hub.clock import Clock
 from hub.domain import NotFound, Rejected
-from hub.log import Conflict, Unavailable
+from hub.log.port import Conflict, Unavailable
 from hub.schemas_export import asyncapi
 from hub.service import Hub
 

@@ -20,7 +20,7 @@ from api.auth import Unauthorised, read_token, still_enrolled
 from api.metrics import LIVE_CONNECTIONS
 from api.transport import writer
 from hub.domain import Command, NotFound, Rejected
-from hub.log import Unavailable
+from hub.log.port import Unavailable
 from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
 from projections.live import RECEIVERS, Subscription, Viewer, audience, frame
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.bootstrap import build
-from hub.log import GENESIS, Pending, stamp
-from hub.sqlite_log import SCHEMA, _row
+from hub.log.chain import GENESIS, stamp
+from hub.log.port import Pending
+from hub.log.sqlite import SCHEMA, _row
 
 SEED_AT = "2026-11-26T21:00:00.000000Z"
 ACTOR = {"user": "door", "role": "door_staff"}

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.cipher import Cipher, KeyStore
 from hub.clock import Clock, SystemClock
-from hub.photos import PhotoStore
-from hub.relay import FollowerLog, Relay
+from hub.log.relay import FollowerLog, Relay
+from hub.log.sqlite import SqliteLog
+from hub.privacy.cipher import Cipher, KeyStore
+from hub.privacy.photos import PhotoStore
 from hub.service import Hub
-from hub.sqlite_log import SqliteLog
 
 
 def data_dir(path: str | Path | None = None) -> Path:
@@ -94,7 +94,7 @@ async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -
     """Build and start the hub for `hub serve` (or `hub worker`), embedded or on Kafka.
 
     Embedded, `role` is "serve" (one process), or "leader" and "follower" for the
-    processes of `hub serve --processes N` (hub/relay.py).
+    processes of `hub serve --processes N` (hub/log/relay.py).
     """
     url = kafka_url()
     loop = asyncio.get_running_loop()
@@ -111,8 +111,8 @@ async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -
         attach(hub, loop, relay.send)
         return Running(hub, ticks=True, parts=[relay])
 
-    from hub.kafka_keys import KeyShare
-    from hub.kafka_log import KafkaNodeLog, KafkaWriterLog, Topics, bootstrap_of, ensure_topics
+    from hub.log.kafka import KafkaNodeLog, KafkaWriterLog, Topics, bootstrap_of, ensure_topics
+    from hub.privacy.kafka_keys import KeyShare
 
     bootstrap, count, topics = bootstrap_of(url), partitions(), Topics(topic_prefix())
     await ensure_topics(bootstrap, count, topics)

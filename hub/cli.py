@@ -34,7 +34,7 @@ async def running(folder: Path) -> AsyncIterator[Hub]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Serve the API; with --processes N, N processes share the port (hub/relay.py)."""
+    """Serve the API; with --processes N, N processes share the port (hub/log/relay.py)."""
     import uvicorn
 
     from api.app import create_app
@@ -115,7 +115,7 @@ async def _seed_demo(folder: Path) -> None:
 def worker(args: argparse.Namespace) -> int:
     """Kafka mode's writer: decide commands, run processors (needs HUB_LOG=kafka://...)."""
     from hub.bootstrap import kafka_url, partitions, topic_prefix
-    from hub.kafka_log import Topics
+    from hub.log.kafka import Topics
     from streams.worker import run
 
     url = kafka_url()

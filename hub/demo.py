@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from hub.domain import Command, iso
-from hub.passwords import hash_password
+from hub.privacy.passwords import hash_password
 from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
 
 PARTNERSHIP = "kingsbridge"

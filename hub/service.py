@@ -17,8 +17,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hub import snapshots
-from hub.cipher import Cipher
 from hub.clock import Clock
 from hub.commands import plan
 from hub.domain import (
@@ -36,8 +34,11 @@ from hub.domain import (
     subject,
 )
 from hub.domain.processors import SYSTEM, due, react
-from hub.log import EventLog, Pending, new_id
-from hub.photos import PhotoStore
+from hub.log.chain import new_id
+from hub.log.port import EventLog, Pending
+from hub.privacy.cipher import Cipher
+from hub.privacy.photos import PhotoStore
+from projections import snapshots
 from projections.live import Broadcaster
 from projections.views import PartnershipView, apply, fold
 from schemas.events import validate_event_data

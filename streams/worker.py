@@ -34,8 +34,8 @@ import orjson
 from hub import bootstrap
 from hub.domain import Command, NotFound, Rejected
 from hub.domain.processors import due
-from hub.kafka_log import DEADLINE, Expired, KafkaWriterLog, NotOwner, Topics, bootstrap_of, ensure_topics
-from hub.log import Conflict, Unavailable
+from hub.log.kafka import DEADLINE, Expired, KafkaWriterLog, NotOwner, Topics, bootstrap_of, ensure_topics
+from hub.log.port import Conflict, Unavailable
 from hub.service import Actor
 
 log = logging.getLogger("hub.worker")

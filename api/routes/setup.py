@@ -13,7 +13,7 @@ from api.access import member_of, require
 from api.auth import EVERY_PARTNERSHIP, TOKEN_SECONDS, issue_token
 from api.common import Signed, ensure, hub_of, submit
 from hub.domain import Command, Rejected, iso
-from hub.passwords import check_password, hash_password
+from hub.privacy.passwords import check_password, hash_password
 from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
 from projections.live import Viewer
 from schemas.commands import (

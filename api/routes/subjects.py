@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from api.access import require
 from api.common import Signed, command_id, ensure, hub_of, submit
 from hub.domain import iso
-from hub.photos import MAX_BYTES, BadImage
+from hub.privacy.photos import MAX_BYTES, BadImage
 from hub.service import Hub
 from projections.live import VENUE_ROLES, Viewer, audience
 from projections.views import PartnershipView, active_exclusions

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from hub.log import GENESIS, Appended, Conflict, EventLog, Pending, canonical, chain
+from hub.log.chain import GENESIS, canonical, chain
+from hub.log.port import Appended, Conflict, EventLog, Pending
 
 T = TypeVar("T")
 

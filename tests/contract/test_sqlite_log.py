@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from hub.log import Appended, Pending
-from hub.sqlite_log import SqliteLog
+from hub.log.port import Appended, Pending
+from hub.log.sqlite import SqliteLog
 from tests.contract.log_contract import LogContract, event, parse_time, pending, run
 
 
@@ -73,7 +73,7 @@ def test_an_altered_body_fails_verify_at_its_position(sqlite_log: SqliteLog) -> 
 
 
 def test_an_altered_body_with_its_hash_recomputed_breaks_the_next_link(sqlite_log: SqliteLog) -> None:
-    from hub.log import canonical, chain
+    from hub.log.chain import canonical, chain
 
     filled(sqlite_log)
     changed = body_at(sqlite_log, 3)

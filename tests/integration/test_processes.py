@@ -1,4 +1,4 @@
-"""`hub serve --processes 2`: two real processes share the port (hub/relay.py).
+"""`hub serve --processes 2`: two real processes share the port (hub/log/relay.py).
 
 The leader writes the log; the follower sends its commands to the leader over the relay
 and applies every commit it is sent. Whichever process a request or a live socket

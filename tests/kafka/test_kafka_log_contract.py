@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 
-from hub.kafka_log import KafkaWriterLog, Topics, ensure_topics, partition_of, reached
-from hub.log import Appended, Pending, Verification
-from hub.sqlite_log import SqliteLog
+from hub.log.kafka import KafkaWriterLog, Topics, ensure_topics, partition_of, reached
+from hub.log.port import Appended, Pending, Verification
+from hub.log.sqlite import SqliteLog
 from tests.contract.log_contract import LogContract, pending, run
 from tests.kafka.support import require_broker, unique_prefix
 
@@ -182,7 +182,7 @@ def test_a_failed_produce_is_read_back_before_anything_else_is_written(
     must find out (resync) instead of stamping the same position a second time."""
     from aiokafka.errors import KafkaTimeoutError
 
-    from hub.log import Unavailable
+    from hub.log.port import Unavailable
 
     run(threaded.append(pending("north", "a", 0, 1, command_id="first")))
     original = threaded.inner._produce

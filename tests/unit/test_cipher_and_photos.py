@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hub import photos as photos_module
-from hub.cipher import Cipher, KeyStore
 from hub.domain import Rejected
-from hub.photos import FULL_SIZE, MAX_BYTES, THUMB_SIZE, BadImage, PhotoStore, prepare
+from hub.privacy import photos as photos_module
+from hub.privacy.cipher import Cipher, KeyStore
+from hub.privacy.photos import FULL_SIZE, MAX_BYTES, THUMB_SIZE, BadImage, PhotoStore, prepare
 
 PERSONAL = {"name": "Dean Marsh", "aliases": ["Deano"], "date_of_birth": "1995-04-02", "description": "tall"}
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from hub.log import GENESIS, canonical, chain, check_chain
+from hub.log.chain import GENESIS, canonical, chain, check_chain
 
 Row = tuple[bytes, str]
 

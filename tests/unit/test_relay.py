@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from hub.relay import Relay, framed, received
+from hub.log.relay import Relay, framed, received
 
 
 class Leader:

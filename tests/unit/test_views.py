@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from hub import snapshots
+from projections import snapshots
 from projections.live import Audience, Broadcaster, Subscription, Viewer, audience, frame, ws_frame
 from projections.views import PartnershipView, active_exclusions, apply, fold
 

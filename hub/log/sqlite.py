@@ -21,16 +21,8 @@ from typing import Any, Union
 
 import orjson
 
-from hub.log import (
-    GENESIS,
-    Appended,
-    Conflict,
-    Pending,
-    Verification,
-    canonical,
-    check_chain,
-    stamp_bodies,
-)
+from hub.log.chain import GENESIS, canonical, check_chain, stamp_bodies
+from hub.log.port import Appended, Conflict, Pending, Verification
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -156,7 +148,7 @@ class SqliteReader:
     """The reading half of the log on a SQLite file, one connection per thread.
 
     On its own it reads a file another process writes (a follower of `hub serve
-    --processes`, see hub/relay.py): heads come from the file. SqliteLog adds the writer.
+    --processes`, see hub/log/relay.py): heads come from the file. SqliteLog adds the writer.
     """
 
     def __init__(self, path: Path | str) -> None:

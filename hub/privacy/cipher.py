@@ -29,7 +29,7 @@ class KeyStore:
 
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        # Several `hub serve` processes may share the file (hub/relay.py).
+        # Several `hub serve` processes may share the file (hub/log/relay.py).
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute("PRAGMA journal_mode=DELETE")

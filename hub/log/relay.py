@@ -37,11 +37,11 @@ from typing import Any
 import orjson
 
 from hub.domain import Command
-from hub.log import Appended, Pending, Unavailable, refusal, refused
+from hub.log.port import Appended, Pending, Unavailable, refusal, refused
+from hub.log.sqlite import SqliteReader
 from hub.service import Actor, Hub
-from hub.sqlite_log import SqliteReader
 
-log = logging.getLogger("hub.relay")
+log = logging.getLogger("hub.log.relay")
 
 SOCKET_NAME = "relay.sock"
 HEADER = struct.Struct(">I")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from hub.cipher import Cipher
+from hub.privacy.cipher import Cipher
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 40_000_000

@@ -34,8 +34,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from hub.domain import Command
-from hub.log import Appended, Conflict, Pending, Unavailable, Verification, refusal, stamp
-from hub.sqlite_log import Replicated, SqliteLog
+from hub.log.chain import stamp
+from hub.log.port import Appended, Conflict, Pending, Unavailable, Verification, refusal
+from hub.log.sqlite import Replicated, SqliteLog
 
 log = logging.getLogger("hub.kafka")
 

@@ -1,9 +1,5 @@
-"""The event log port: what the hub needs from a log, whichever adapter backs it.
-
-An adapter gives each partnership's events gapless positions (1, 2, 3...), chains them
-with `hash = sha256(prev_hash + canonical bytes)`, refuses a write whose expected stream
-version is stale, and remembers the answer to each command id so a retry writes nothing.
-"""
+"""The hash chain: canonical bytes, the chained hash, stamping pending events into
+envelopes, time-ordered ids, and the walk that finds the first altered event."""
 
 from __future__ import annotations
 
@@ -12,108 +8,13 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
-from hub.domain import NotFound, Rejected
+from hub.log.port import Pending, Verification
 
 GENESIS = "0" * 64
-
-
-class Conflict(Exception):
-    """The stream moved on since the writer read it (answered 409): nothing was written."""
-
-
-class Unavailable(Exception):
-    """The log's writer did not answer in time (answered 503: retry with the same Idempotency-Key)."""
-
-
-def refused(error: Exception) -> dict[str, Any]:
-    """A refusal as it travels between processes: the HTTP status it is answered with."""
-    if isinstance(error, NotFound):
-        status = 404
-    elif isinstance(error, (Rejected, Conflict)):
-        status = 409
-    elif isinstance(error, Unavailable):
-        status = 503
-    else:
-        status = 500
-    return {"status": status, "detail": str(error) if status < 500 else type(error).__name__}
-
-
-def refusal(error: dict[str, Any]) -> Exception:
-    """The exception for a refusal that came from another process (see `refused`)."""
-    status, detail = error["status"], error["detail"]
-    if status == 404:
-        return NotFound(detail)
-    if status == 409:
-        return Rejected(detail)
-    if status == 503:
-        return Unavailable(detail)
-    if status >= 500:
-        return RuntimeError(f"the hub's writer failed on this command: {detail}")
-    return Conflict(detail)
-
-
-@dataclass
-class Pending:
-    """One command's events, appended all or nothing.
-
-    Each event is a dict with type, data, occurred_at, actor, correlation_id and
-    causation_id; the log adds id, partnership, stream, stream_version, position,
-    recorded_at, command_id, schema_version and hash.
-    """
-
-    partnership: str
-    stream: str
-    expected_version: int
-    command_id: str
-    events: list[dict[str, Any]]
-    answer: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Appended:
-    """What an append did: the answer (with positions) and the stored envelopes.
-
-    `duplicate` is true when the command id had been seen: nothing new was written and
-    `answer` is the first answer.
-    """
-
-    answer: dict[str, Any]
-    events: list[dict[str, Any]]
-    duplicate: bool = False
-
-
-@dataclass
-class Verification:
-    partnership: str
-    ok: bool
-    checked: int
-    first_bad_position: int | None = None
-    reason: str | None = None
-
-
-class EventLog(Protocol):
-    async def append(self, pending: Pending) -> Appended: ...
-
-    def answer_for(self, partnership: str, command_id: str) -> dict[str, Any] | None: ...
-
-    def read(
-        self, partnership: str, from_position: int = 1, to_position: int | None = None
-    ) -> Iterator[dict[str, Any]]: ...
-
-    def read_stream(self, partnership: str, stream: str) -> list[dict[str, Any]]: ...
-
-    def partnerships(self) -> list[str]: ...
-
-    def head(self, partnership: str) -> int: ...
-
-    def verify(self, partnership: str) -> Verification: ...
-
-    def close(self) -> None: ...
 
 
 def canonical(envelope: dict[str, Any]) -> bytes:

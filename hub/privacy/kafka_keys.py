@@ -12,9 +12,9 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hub.cipher import KeyStore
-from hub.kafka_log import Topics, producer, reached
-from hub.log import Unavailable
+from hub.log.kafka import Topics, producer, reached
+from hub.log.port import Unavailable
+from hub.privacy.cipher import KeyStore
 
 log = logging.getLogger("hub.kafka")
 

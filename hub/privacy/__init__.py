@@ -1,0 +1,1 @@
+"""Personal data: subjects' keys and the cipher, photos, password hashes."""
