@@ -1,10 +1,11 @@
 """`make bench`: run the benchmarks, write bench/results/latest.json, print a table.
 
 `python -m bench.run [--full] [--profile] [--skip-live]`: the quick set takes about
-6-8 minutes on 2 cores (ingest, replay, end to end embedded and in Kafka mode, fan-out to
-10,000 sockets through the hub, a bare websockets loop and Centrifugo); `--full` runs
-larger workloads; `--profile` records a py-spy profile of the hub during sustained
-fan-out (.cache/bench/).
+7-9 minutes on 2 cores (ingest, replay, REST writes against a bare FastAPI endpoint, end
+to end embedded and in Kafka mode, fan-out to 10,000 sockets through the hub, a bare
+websockets loop and Centrifugo); `--full` runs larger workloads; `--profile` records a
+py-spy profile of the hub during the REST writes and during sustained fan-out
+(.cache/bench/).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import os
 from typing import Any
 
-from bench import centrifugo, e2e, fanout, ingest, kafka_e2e, replay
+from bench import centrifugo, e2e, fanout, ingest, kafka_e2e, replay, rest
 from bench.common import machine, table, write
 
 TARGETS = {
@@ -27,7 +28,19 @@ TARGETS = {
     "e2e_p99_ms": 20,
     "kafka_e2e_p99_ms": 50,
     "bytes_per_idle_connection": 50 * 1024,
+    "rest_writes_per_s": 4_000,
+    "rest_ratio": 0.6,
 }
+REST_KEYS = (
+    "rest_writes_per_s",
+    "rest_bare_fastapi_per_s",
+    "rest_ratio",
+    "rest_p50_ms",
+    "rest_p99_ms",
+    "rest_bare_p50_ms",
+    "rest_bare_p99_ms",
+    "rest_errors",
+)
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -38,6 +51,11 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """End to end, fan-out (hub, bare websockets, Centrifugo): (keys, details)."""
     connections, rate = 10_000, 15  # 150,000 frames/s offered: the target
     seconds, n_trials = (20, 9) if full else (8, 5)
+    print("REST writes: the hub and a bare FastAPI endpoint, wrk with 64 connections ...", flush=True)
+    try:
+        writes = rest.run(seconds=30 if full else 10, rounds=3 if full else 2, profile=profile)
+    except Exception as error:  # no wrk, or a server that would not start: keep the rest
+        writes = {"error": repr(error)}
     print("end to end, light load ...", flush=True)
     ends = e2e.run(alerts=2_000 if full else 500)
     print("end to end in Kafka mode (a broker, a worker, an API node), light load ...", flush=True)
@@ -84,6 +102,7 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         "kafka_e2e_p50_ms": kafka_ends["latency"]["p50_ms"] if kafka_ok else None,
         "kafka_e2e_p99_ms": kafka_ends["latency"]["p99_ms"] if kafka_ok else None,
         "bytes_per_idle_connection": hub["memory"]["bytes_per_connection"],
+        **{key: writes.get(key) for key in REST_KEYS},
     }
     details = {
         "settings": {
@@ -95,6 +114,7 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
             "client": "bench/wsclient (Go, epoll), 2 processes, GOMAXPROCS=1 each",
             "seed": fanout.SEED,
         },
+        "rest": writes,
         "e2e": ends,
         "kafka_e2e": kafka_ends,
         "hub": hub,
@@ -105,6 +125,15 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     return keys, details
 
 
+def _rest_rows(k: dict[str, Any], d: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    if k["rest_writes_per_s"] is None:
+        return [("rest_writes_per_s", None, d["rest"].get("error", "")[:200])]
+    rows = rest.rows(d["rest"])
+    if "error" in d["rest"]:
+        rows.append(("  rest error", "", d["rest"]["error"][:200]))
+    return rows
+
+
 def _live_rows(k: dict[str, Any], d: dict[str, Any]) -> list[tuple[str, Any, str]]:
     hub, raw = d["hub"]["sustained"], d["raw"]["sustained"]
     cf = d["centrifugo"].get("sustained")
@@ -113,6 +142,7 @@ def _live_rows(k: dict[str, Any], d: dict[str, Any]) -> list[tuple[str, Any, str
     hub_fps = k["fanout_frames_per_s"]
     health = f"lost {hub['frames_lost']}, out of order {hub['out_of_order']}, closed {hub['closes']}"
     return [
+        *_rest_rows(k, d),
         ("fanout_10k_last_ms", k["fanout_10k_last_ms"], f"target ≤ 150 (median of {trials})"),
         (
             "  raw / centrifugo 10k last ms",
@@ -173,7 +203,9 @@ def _live_rows(k: dict[str, Any], d: dict[str, Any]) -> list[tuple[str, Any, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true")
-    parser.add_argument("--profile", action="store_true", help="py-spy the hub during sustained fan-out")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the hub during REST writes and sustained fan-out"
+    )
     parser.add_argument("--skip-live", action="store_true", help="only ingest and replay")
     args = parser.parse_args()
     load_before = os.getloadavg()
