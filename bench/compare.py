@@ -114,6 +114,7 @@ def last_json(text: str) -> dict[str, Any]:
 
 
 def run_one(tree: Path, script: str, args: list[str]) -> dict[str, Any]:
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", f"bench.{script}", *args],
@@ -127,7 +128,12 @@ def run_one(tree: Path, script: str, args: list[str]) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"{tree.name}: bench.{script} exited {done.returncode}: {done.stderr[-3000:]}")
     result = last_json(done.stdout)
-    return {"figure": result[FIGURE[script]], "wall_s": round(wall, 1), "output": result}
+    return {
+        "figure": result[FIGURE[script]],
+        "wall_s": round(wall, 1),
+        "loadavg_before": round(load, 2),  # other people's work on this shared machine
+        "output": result,
+    }
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -156,7 +162,8 @@ def compare(base: str, head: str, n: int, replay_events: int | None, keep: bool)
                     print(f"round {k + 1}/{n}: {names[i]} ({shas[i][:10]}) bench.{script} ...", flush=True)
                     one = run_one(trees[i], script, args)
                     runs[names[i]][script].append(one)
-                    print(f"  {FIGURE[script]} {one['figure']:,} ({one['wall_s']} s)", flush=True)
+                    took = f"{one['wall_s']} s, load {one['loadavg_before']}"
+                    print(f"  {FIGURE[script]} {one['figure']:,} ({took})", flush=True)
     elapsed = time.perf_counter() - started
     figures = {
         name: {script: spread([r["figure"] for r in runs[name][script]]) for script in ("ingest", "replay")}
