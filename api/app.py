@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
+import pkgutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -18,16 +21,14 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import api.routes
 from api import live, web
 from api.metrics import EVENTS, LATENCY, POSITION, REGISTRY, REQUESTS
-from api.routes import alerts, audit, exclusions, reports, setup, subjects
 from hub import __version__
-from hub.bootstrap import secret, start
+from hub.application.refusals import STATUS, detail_of
+from hub.bootstrap import Hub, secret, start
 from hub.clock import Clock
-from hub.domain import NotFound, Rejected
-from hub.log.port import Conflict, Unavailable
 from hub.schemas_export import asyncapi
-from hub.service import Hub
 
 log = logging.getLogger("hub.api")
 
@@ -96,8 +97,8 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
         app.state.secret = secret(data)
         app.state.role = role
         background = [asyncio.create_task(_snapshots(running.hub))]
-        if running.ticks:
-            background.append(asyncio.create_task(running.hub.run_clock()))
+        if running.ticks and running.hub.processors is not None:
+            background.append(asyncio.create_task(running.hub.processors.run_clock()))
         try:
             yield
         finally:
@@ -111,7 +112,7 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
         summary="Radio and incident intelligence hub for Business Crime Reduction Partnerships",
         lifespan=lifespan,
     )
-    for module in (setup, alerts, subjects, exclusions, reports, audit):
+    for module in _route_modules():
         app.include_router(module.router)
     app.include_router(live.router)
     web.mount(app)
@@ -123,26 +124,32 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
     return app
 
 
+def _route_modules() -> list[ModuleType]:
+    """Every module of api/routes (each has a `router`): a new one needs no line here."""
+    names = sorted(info.name for info in pkgutil.iter_modules(api.routes.__path__))
+    return [importlib.import_module(f"api.routes.{name}") for name in names]
+
+
 async def _snapshots(hub: Hub) -> None:
-    saved_at = hub.events_published
+    saved_at = hub.publisher.published
     while True:
         await asyncio.sleep(SNAPSHOT_EVERY_SECONDS)
-        if hub.events_published != saved_at:
-            saved_at = hub.events_published
+        if hub.publisher.published != saved_at:
+            saved_at = hub.publisher.published
             await asyncio.to_thread(hub.save_snapshot)
 
 
 def _errors(app: FastAPI) -> None:
+    """Refusals answered by the one table of hub/application/refusals.py."""
+
     def handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
         async def answer(request: Request, error: Exception) -> Response:
-            return JSONResponse({"detail": str(error)}, status_code=status)
+            return JSONResponse({"detail": jsonable_encoder(detail_of(error))}, status_code=status)
 
         return answer
 
-    app.add_exception_handler(Rejected, handler(409))
-    app.add_exception_handler(Conflict, handler(409))
-    app.add_exception_handler(NotFound, handler(404))
-    app.add_exception_handler(Unavailable, handler(503))
+    for kind, status in STATUS:
+        app.add_exception_handler(kind, handler(status))
 
     async def invalid(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
@@ -175,7 +182,7 @@ def _operations(app: FastAPI) -> None:
     @app.get("/metrics", tags=["operations"])
     def metrics(request: Request) -> Response:
         hub: Hub = request.app.state.hub
-        EVENTS.set(hub.events_published)
+        EVENTS.set(hub.publisher.published)
         for p, view in hub.views.items():
             POSITION.labels(p).set(view.position)
         return Response(generate_latest(REGISTRY), media_type="text/plain; version=0.0.4")

@@ -8,7 +8,7 @@ from typing import Any
 import jwt
 from fastapi import HTTPException, Request
 
-from projections.live import Viewer
+from projections.audience import Viewer
 
 ALGORITHM = "HS256"
 TOKEN_SECONDS = 3600
@@ -64,5 +64,5 @@ def viewer_from(request: Request) -> Viewer:
 
 
 def still_enrolled(hub: Any, viewer: Viewer) -> bool:
-    found = hub.users().get(viewer.user)
+    found = hub.queries.users().get(viewer.user)
     return bool(found and found[1]["active"] and found[1]["role"] == viewer.role)

@@ -1,4 +1,4 @@
-"""What every route shares: the hub, the signed-in user, idempotent command submission."""
+"""What every route shares: the hub, the signed-in member, idempotent command submission."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 
 from api.auth import viewer_from
-from hub.domain import Command
-from hub.service import Actor, Hub
-from projections.live import Viewer
+from hub.bootstrap import Hub
+from hub.domain import Actor
+from projections.audience import Viewer
+from schemas.commands import AnyCommand, Submission
 
 IDEMPOTENCY_KEY_MAX = 200
 
@@ -32,17 +33,17 @@ def command_id(request: Request, viewer: Viewer) -> str:
 
 
 async def submit(
-    request: Request, viewer: Viewer, p: str, action: str, args: dict[str, Any], part: str = ""
+    request: Request, viewer: Viewer, p: str, command: AnyCommand, part: str = ""
 ) -> dict[str, Any]:
-    """Submit a command as the signed-in user; errors become their 4xx by the app's handlers.
+    """Submit a command as the signed-in member; a refusal becomes its 4xx by the app's
+    handlers (hub/application/refusals.py).
 
     A request that makes two commands names the first one's `part`, so a retry of the
     request finds both first answers.
     """
-    hub = hub_of(request)
     cid = command_id(request, viewer)
-    command = Command(f"{cid}:{part}" if part else cid, action, args)
-    return await hub.submit(p, command, Actor(viewer.user, viewer.role))
+    submission = Submission(f"{cid}:{part}" if part else cid, command)
+    return await hub_of(request).submit(p, submission, Actor(viewer.user, viewer.role))
 
 
 def ensure(condition: bool, status: int, detail: str) -> None:

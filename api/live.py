@@ -19,10 +19,13 @@ from api.access import member_of
 from api.auth import Unauthorised, read_token, still_enrolled
 from api.metrics import LIVE_CONNECTIONS
 from api.transport import writer
-from hub.domain import Command, NotFound, Rejected
-from hub.log.port import Unavailable
-from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
-from projections.live import RECEIVERS, Subscription, Viewer, audience, frame
+from hub.application.refusals import status_of
+from hub.bootstrap import SYSTEM_PARTNERSHIP, Hub
+from hub.domain import Actor
+from projections.audience import Viewer, audience, sees_alert
+from projections.live import Subscription, frame
+from schemas.commands import AcknowledgeAlert, Submission
+from schemas.roles import RECEIVERS
 
 router = APIRouter()
 
@@ -188,17 +191,17 @@ async def _on_message(hub: Hub, viewer: Viewer, text: str) -> dict[str, Any]:
     for p in candidates:
         view = hub.views[p]
         alert = view.alerts.get(alert_id)
-        if alert is None or not audience(view, {"type": "alert.broadcast", "data": alert}).admits(viewer):
+        if alert is None or not sees_alert(view, alert, viewer):
             continue
         command_id = message.get("command_id") if isinstance(message.get("command_id"), str) else None
-        command = Command(
-            f"{viewer.user}:{command_id}" if command_id else hub.new_id(),
-            "acknowledge_alert",
-            {"alert_id": alert_id},
+        submission = Submission(
+            f"{viewer.user}:{command_id}" if command_id else hub.new_id(), AcknowledgeAlert(alert_id=alert_id)
         )
         try:
-            answer = await hub.submit(p, command, Actor(viewer.user, viewer.role))
-        except (Rejected, NotFound, Unavailable) as error:
+            answer = await hub.submit(p, submission, Actor(viewer.user, viewer.role))
+        except Exception as error:
+            if status_of(error) == 500:
+                raise
             return {"op": "error", "detail": str(error)}
         return {
             "op": "acked",

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import histogram, percentiles_ms
-from hub.bootstrap import attach, build
-from hub.domain import Command
-from hub.service import Actor
+from hub.bootstrap import build, deliver
+from hub.domain import Actor
+from schemas.commands import Submission
 
 SEED = 20261126
 HOT_ALERTS = 8
@@ -31,16 +31,18 @@ async def _setup(hub: Any, p: str) -> list[str]:
     admin = Actor("bench", "admin")
     await hub.submit(
         p,
-        Command("setup-1", "register_partnership", {"id": p, "name": "Bench", "retention_days": 365}),
+        Submission.of("setup-1", "register_partnership", {"id": p, "name": "Bench", "retention_days": 365}),
         admin,
     )
     await hub.submit(
-        p, Command("setup-2", "add_venue", {"venue_id": "v1", "name": "Venue", "kind": "night_time"}), admin
+        p,
+        Submission.of("setup-2", "add_venue", {"venue_id": "v1", "name": "Venue", "kind": "night_time"}),
+        admin,
     )
     hot = []
     for n in range(HOT_ALERTS):
         alert_id = f"hot{n}"
-        await hub.submit(p, Command(f"hot-{n}", "broadcast_alert", _alert(alert_id, "hot")), admin)
+        await hub.submit(p, Submission.of(f"hot-{n}", "broadcast_alert", _alert(alert_id, "hot")), admin)
         hot.append(alert_id)
     return hot
 
@@ -54,14 +56,12 @@ def _alert(alert_id: str, text: str) -> dict[str, Any]:
         "venue": "v1",
         "location": None,
         "subject_id": None,
-        "breach_of": None,
     }
 
 
 async def _ingest(folder: Path, commands: int, clients: int, partnerships: int) -> dict[str, Any]:
     hub = build(folder)
-    hub.start()
-    attach(hub, asyncio.get_running_loop())
+    deliver(hub, asyncio.get_running_loop())
     names = [f"p{n}" for n in range(partnerships)]
     hot = {p: await _setup(hub, p) for p in names}
     rng = random.Random(SEED)
@@ -72,7 +72,7 @@ async def _ingest(folder: Path, commands: int, clients: int, partnerships: int) 
             plan.append(
                 (
                     p,
-                    Command(f"c{n}", "broadcast_alert", _alert(f"a{n}", f"alert {n} " + "x" * 60)),
+                    Submission.of(f"c{n}", "broadcast_alert", _alert(f"a{n}", f"alert {n} " + "x" * 60)),
                     Actor("door", "door_staff"),
                 )
             )
@@ -81,7 +81,7 @@ async def _ingest(folder: Path, commands: int, clients: int, partnerships: int) 
             plan.append(
                 (
                     p,
-                    Command(f"c{n}", "acknowledge_alert", {"alert_id": rng.choice(hot[p])}),
+                    Submission.of(f"c{n}", "acknowledge_alert", {"alert_id": rng.choice(hot[p])}),
                     Actor(user, "door_staff"),
                 )
             )

@@ -1,7 +1,9 @@
-"""The one place that builds a running hub from settings, for every entrypoint.
+"""The composition root: the one place that builds a running hub from settings.
 
 `HUB_LOG` chooses the log: unset (or `sqlite`) for the embedded hub, `kafka://host:port`
-for Kafka mode, where `hub serve` is an API node and `hub worker` the writer.
+for Kafka mode, where `hub serve` is an API node and `hub worker` the writer. Every
+part is given what it needs when it is built; what varies between modes is the log and
+where a command is decided (the gateway).
 """
 
 from __future__ import annotations
@@ -14,12 +16,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub.application.aggregates import Aggregates
+from hub.application.gateway import CommandGateway, LocalGateway
+from hub.application.guards import Guards
+from hub.application.handler import CommandHandler
+from hub.application.processors import Processors
+from hub.application.publisher import Publisher, Reaction
+from hub.application.queries import Queries
 from hub.clock import Clock, SystemClock
+from hub.domain import Actor
+from hub.domain.registry import DECIDERS
+from hub.log.chain import new_id
+from hub.log.port import EventLog, EventSource
 from hub.log.relay import FollowerLog, Relay
 from hub.log.sqlite import SqliteLog
 from hub.privacy.cipher import Cipher, KeyStore
 from hub.privacy.photos import PhotoStore
-from hub.service import Hub
+from hub.privacy.sealing import SealingGateway
+from hub.privacy.shredder import Shredder
+from projections import snapshots
+from projections.live import Broadcaster
+from projections.views import PartnershipView
+from schemas.commands import Submission
+
+SYSTEM_PARTNERSHIP = "_hub"
+assert DECIDERS  # the domain's deciders are found (hub/domain/registry.py)
 
 
 def data_dir(path: str | Path | None = None) -> Path:
@@ -41,37 +62,109 @@ def topic_prefix() -> str:
     return os.environ.get("HUB_TOPICS", "hub")
 
 
+@dataclass
+class Hub:
+    """The running hub, by part: what the API, the CLI and the worker use."""
+
+    gateway: CommandGateway
+    queries: Queries
+    publisher: Publisher
+    log: EventSource
+    photos: PhotoStore
+    clock: Clock
+    processors: Processors | None = None
+    snapshot_path: Path | None = None
+
+    @property
+    def views(self) -> dict[str, PartnershipView]:
+        return self.queries.views
+
+    @property
+    def live(self) -> Broadcaster:
+        return self.publisher.live
+
+    async def submit(self, p: str, submission: Submission, actor: Actor) -> dict[str, Any]:
+        """Submit one command; the answer has the new id and the events' positions."""
+        return await self.gateway.submit(p, submission, actor)
+
+    def view(self, p: str) -> PartnershipView:
+        return self.queries.view(p)
+
+    def new_id(self) -> str:
+        return new_id()
+
+    def save_snapshot(self) -> None:
+        if self.snapshot_path is not None:
+            snapshots.save(self.snapshot_path, self.views)
+
+    async def settle(self) -> None:
+        """Wait until every processor command in flight is done (tests and shutdown)."""
+        if self.processors is not None:
+            await self.processors.settle()
+
+
 def _photos(folder: Path, cipher: Cipher) -> PhotoStore:
     # Kafka-mode nodes share one photo folder (a shared volume): HUB_PHOTOS.
     return PhotoStore(Path(os.environ.get("HUB_PHOTOS") or folder / "photos"), cipher)
 
 
-def build(folder: Path, clock: Clock | None = None, run_processors: bool = True) -> Hub:
-    """An embedded hub on the data folder: log.db, keys.db, photos/, snapshot.json."""
-    cipher = Cipher(KeyStore(folder / "keys.db"))
-    return Hub(
-        SqliteLog(folder / "log.db"),
-        cipher,
-        _photos(folder, cipher),
-        clock or SystemClock(),
-        snapshot_path=folder / "snapshot.json",
-        run_processors=run_processors,
-    )
+def assemble(
+    folder: Path,
+    log: EventSource,
+    cipher: Cipher,
+    clock: Clock,
+    decide_here: EventLog | None,
+    remote: CommandGateway | None = None,
+    synced: Callable[[], Any] | None = None,
+    owns: Callable[[str], bool] = lambda p: True,
+) -> Hub:
+    """Build the parts around a log. Commands are decided here (`decide_here`, the log this
+    process writes, with the processors) or sent to `remote`; the views come from the
+    snapshot and the log's tail, every commit is then published as it happens."""
+    clock = clock or SystemClock()
+    photos = _photos(folder, cipher)
+    snapshot_path = folder / "snapshot.json"
+    views = snapshots.load(snapshot_path)
+    aggregates = Aggregates(log)
+    processors = None
+    if decide_here is not None:
+        handler = CommandHandler(decide_here, aggregates, Guards(views, clock), clock)
+        gateway: CommandGateway = SealingGateway(cipher, LocalGateway(handler, synced))
+        processors = Processors(gateway, views, clock, owns)
+    else:
+        assert remote is not None
+        gateway = SealingGateway(cipher, remote)
+    shredder = Shredder(cipher, photos)
+    reactions: list[Reaction] = [shredder] + ([processors] if processors is not None else [])
+    publisher = Publisher(views, aggregates, Broadcaster(), reactions)
+    publisher.fold(log, on_folded=shredder.recover)
+    queries = Queries(views, log, cipher.open, clock)
+    return Hub(gateway, queries, publisher, log, photos, clock, processors, snapshot_path)
 
 
-def attach(
+def build(folder: Path, clock: Clock | None = None) -> Hub:
+    """An embedded hub on the data folder (log.db, keys.db, photos/, snapshot.json),
+    started, its commits not yet delivered (see `deliver`)."""
+    log = SqliteLog(folder / "log.db")
+    return assemble(folder, log, Cipher(KeyStore(folder / "keys.db")), clock or SystemClock(), log)
+
+
+def deliver(
     hub: Hub, loop: asyncio.AbstractEventLoop, relay: Callable[[list[dict[str, Any]]], None] | None = None
 ) -> None:
-    """Deliver each commit to the hub on its event loop, in order, before answering; and
-    first to `relay` (the followers of `hub serve --processes`), so that they write their
-    sockets' frames while this process writes its own."""
+    """Publish each commit on the hub's event loop, in order, before answering; and first
+    send it to `relay` (the followers of `hub serve --processes`), so that they write
+    their sockets' frames while this process writes its own."""
 
-    def deliver(events: list[dict[str, Any]]) -> None:
+    def publish(events: list[dict[str, Any]]) -> None:
         if relay is not None:
             relay(events)
-        hub.publish_many(events)
+        hub.publisher.publish_many(events)
 
-    hub.log.on_commit = lambda events: loop.call_soon_threadsafe(deliver, events)  # type: ignore[attr-defined]
+    def on_commit(events: list[dict[str, Any]]) -> None:  # on the log's writer thread
+        loop.call_soon_threadsafe(publish, events)
+
+    hub.log.subscribe(on_commit)
 
 
 @dataclass
@@ -96,24 +189,40 @@ async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -
     Embedded, `role` is "serve" (one process), or "leader" and "follower" for the
     processes of `hub serve --processes N` (hub/log/relay.py).
     """
-    url = kafka_url()
+    clock = clock or SystemClock()
     loop = asyncio.get_running_loop()
-    if url is None and role == "follower":
+    if kafka_url() is not None:
+        return await _kafka(folder, clock, role, loop)
+    if role == "follower":
         return await _follower(folder, clock, loop)
-    if url is None:
+    if role != "leader":
         hub = build(folder, clock)
-        hub.start()
-        if role != "leader":
-            attach(hub, loop)
-            return Running(hub, ticks=True)
-        relay = Relay(hub, folder)
-        await relay.start()
-        attach(hub, loop, relay.send)
-        return Running(hub, ticks=True, parts=[relay])
+        deliver(hub, loop)
+        return Running(hub, ticks=True)
+    log = SqliteLog(folder / "log.db")
+    relay = Relay(folder)
+    hub = assemble(folder, log, Cipher(KeyStore(folder / "keys.db")), clock, log, synced=relay.synced)
+    await relay.start(hub.gateway)
+    deliver(hub, loop, relay.send)
+    return Running(hub, ticks=True, parts=[relay])
 
+
+async def _follower(folder: Path, clock: Clock, loop: asyncio.AbstractEventLoop) -> Running:
+    log = FollowerLog(folder)
+    await log.connect()
+    hub = assemble(folder, log, Cipher(KeyStore(folder / "keys.db")), clock, None, remote=log)
+    hub.snapshot_path = None  # the leader's snapshot: read at start, written only by the leader
+    deliver(hub, loop)
+    log.start()
+    return Running(hub, ticks=False, parts=[log])
+
+
+async def _kafka(folder: Path, clock: Clock, role: str, loop: asyncio.AbstractEventLoop) -> Running:
     from hub.log.kafka import KafkaNodeLog, KafkaWriterLog, Topics, bootstrap_of, ensure_topics
     from hub.privacy.kafka_keys import KeyShare
 
+    url = kafka_url()
+    assert url is not None
     bootstrap, count, topics = bootstrap_of(url), partitions(), Topics(topic_prefix())
     await ensure_topics(bootstrap, count, topics)
     keys = KeyStore(folder / "keys.db")
@@ -121,41 +230,19 @@ async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -
     await share.start()
     cipher = Cipher(keys)
     replica = SqliteLog(folder / "replica.db", durable=False)
-    log: KafkaNodeLog | KafkaWriterLog
     if role == "worker":
-        log = KafkaWriterLog(bootstrap, replica, count, topics)
-        await log.start()
-        await log.catch_up()
-    else:
-        log = KafkaNodeLog(bootstrap, replica, count, topics)
-    hub = Hub(
-        log,
-        cipher,
-        _photos(folder, cipher),
-        clock or SystemClock(),
-        folder / "snapshot.json",
-        role == "worker",
-    )
-    hub.start()
-    attach(hub, loop)
-    if isinstance(log, KafkaNodeLog):
-        hub.remote = log.submit
-        log.before_submit = share.flush  # keys on the broker before events sealed with them
-        await log.start()
-    return Running(hub, ticks=role == "worker", parts=[share, log])
-
-
-async def _follower(folder: Path, clock: Clock | None, loop: asyncio.AbstractEventLoop) -> Running:
-    log = FollowerLog(folder)
-    await log.connect()
-    cipher = Cipher(KeyStore(folder / "keys.db"))
-    hub = Hub(log, cipher, _photos(folder, cipher), clock or SystemClock(), folder / "snapshot.json", False)
-    hub.start()
-    hub.snapshot_path = None  # the leader's snapshot: read at start, written only by the leader
-    hub.remote = log.submit
-    attach(hub, loop)
-    log.start()
-    return Running(hub, ticks=False, parts=[log])
+        writer = KafkaWriterLog(bootstrap, replica, count, topics)
+        await writer.start()
+        await writer.catch_up()
+        hub = assemble(folder, writer, cipher, clock, writer, owns=writer.owns)
+        deliver(hub, loop)
+        return Running(hub, ticks=True, parts=[share, writer])
+    # keys on the broker before the events sealed with them
+    node = KafkaNodeLog(bootstrap, replica, count, topics, before_submit=share.flush)
+    hub = assemble(folder, node, cipher, clock, None, remote=node)
+    deliver(hub, loop)
+    await node.start()
+    return Running(hub, ticks=False, parts=[share, node])
 
 
 def secret(folder: Path) -> str:

@@ -18,8 +18,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from hub.bootstrap import build, data_dir, start
-from hub.service import Hub
+from hub.application.aggregates import Aggregates
+from hub.application.publisher import Publisher
+from hub.bootstrap import Hub, data_dir, start
+from hub.log.sqlite import SqliteReader
+from projections import snapshots
+from projections.live import Broadcaster
+from projections.views import PartnershipView
 
 
 @asynccontextmanager
@@ -138,7 +143,7 @@ def admin_create(args: argparse.Namespace) -> int:
 
     async def create() -> None:
         async with running(data_dir(args.data)) as hub:
-            if args.name in hub.users():
+            if args.name in hub.queries.users():
                 raise SystemExit(f"user {args.name} already exists")
             await create_admin(hub, args.name, password)
 
@@ -150,7 +155,7 @@ def admin_create(args: argparse.Namespace) -> int:
 def users_list(args: argparse.Namespace) -> int:
     async def show() -> None:
         async with running(data_dir(args.data)) as hub:
-            for username, (p, member) in sorted(hub.users().items()):
+            for username, (p, member) in sorted(hub.queries.users().items()):
                 state = "active" if member["active"] else "revoked"
                 print(f"{username:<20} {member['role']:<14} {p:<16} {member['venue'] or '':<16} {state}")
 
@@ -161,34 +166,41 @@ def users_list(args: argparse.Namespace) -> int:
 def replay(args: argparse.Namespace) -> int:
     """Rebuild every view from the whole log and save a fresh snapshot."""
     folder = data_dir(args.data)
-    (folder / "snapshot.json").unlink(missing_ok=True)
-    hub = build(folder, run_processors=False)
+    log = SqliteReader(_log_file(folder))
+    views: dict[str, PartnershipView] = {}
     started = time.perf_counter()
 
     def progress(done: int) -> None:
         rate = done / max(time.perf_counter() - started, 1e-9)
         print(f"  {done:>12,} events  {rate:>10,.0f} events/s", file=sys.stderr, flush=True)
 
-    folded = hub.start(on_progress=progress)
+    # the views only: nothing is sent, no processor runs, no key is touched
+    folded = Publisher(views, Aggregates(log), Broadcaster()).fold(log, on_progress=progress)
     seconds = time.perf_counter() - started
-    hub.save_snapshot()
-    hub.log.close()
-    print(f"replayed {folded:,} events into {len(hub.views)} partnerships in {seconds:.2f}s")
+    snapshots.save(folder / "snapshot.json", views)
+    log.close()
+    print(f"replayed {folded:,} events into {len(views)} partnerships in {seconds:.2f}s")
     return 0
+
+
+def _log_file(folder: Path) -> Path:
+    """The log an embedded hub writes, or a Kafka-mode node's replica of the event topic."""
+    embedded = folder / "log.db"
+    return embedded if embedded.exists() or not (folder / "replica.db").exists() else folder / "replica.db"
 
 
 def verify(args: argparse.Namespace) -> int:
     """Exit 0 only when every partnership's whole history verifies."""
-    hub = build(data_dir(args.data), run_processors=False)
+    log = SqliteReader(_log_file(data_dir(args.data)))
     ok = True
-    for p in hub.log.partnerships():
-        result = hub.log.verify(p)
+    for p in log.partnerships():
+        result = log.verify(p)
         if result.ok:
             print(f"{p}: ok, {result.checked} events")
         else:
             ok = False
             print(f"{p}: FAILED at position {result.first_bad_position} ({result.reason})")
-    hub.log.close()
+    log.close()
     return 0 if ok else 1
 
 

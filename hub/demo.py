@@ -9,9 +9,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from hub.domain import Command, iso
+from hub.bootstrap import SYSTEM_PARTNERSHIP, Hub
+from hub.domain import Actor, iso
 from hub.privacy.passwords import hash_password
-from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
+from schemas.commands import EnrolMember, RegisterPartnership, Submission
 
 PARTNERSHIP = "kingsbridge"
 PASSWORD = "demo-password"
@@ -47,68 +48,80 @@ def portrait(initials: str, colour: tuple[int, int, int]) -> bytes:
     return out.getvalue()
 
 
+class _Demo:
+    """Submits the demo's commands in order, each under its own command id."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.count = 0
+
+    async def run(self, actor: Actor, action: str, p: str = PARTNERSHIP, **args: Any) -> dict[str, Any]:
+        self.count += 1
+        return await self.hub.submit(p, Submission.of(f"demo-{self.count}", action, args), actor)
+
+
+ADMIN = Actor("admin", "admin")
+COORDINATOR = Actor("coordinator", "coordinator")
+SUBJECTS: tuple[tuple[str, str, list[str], str, tuple[int, int, int]], ...] = (
+    (
+        "dean",
+        "Dean Marsh",
+        ["Deano"],
+        "White male, about 30, shaved head, tattoo on left hand",
+        (150, 60, 60),
+    ),
+    ("kelly", "Kelly Rowe", [], "Female, about 25, long red hair, often in a green parka", (60, 110, 150)),
+    ("sam", "Sam Petrie", ["Sammy P"], "Male, about 40, grey beard, walks with a stick", (90, 130, 80)),
+)
+
+
 async def seed(hub: Hub) -> dict[str, Any]:
     """Create the demo once; a second call finds it there and does nothing."""
     if PARTNERSHIP in hub.views:
         return {}
-    count = 0
-
-    async def run(actor: Actor, action: str, p: str = PARTNERSHIP, **args: Any) -> dict[str, Any]:
-        nonlocal count
-        count += 1
-        return await hub.submit(p, Command(f"demo-{count}", action, args), actor)
-
-    admin = Actor("admin", "admin")
-    coordinator = Actor("coordinator", "coordinator")
+    demo = _Demo(hub)
     await create_admin(hub, "admin", PASSWORD)
+    await _set_up(demo)
+    subjects = await _subjects(demo)
+    await _history(demo, subjects)
+    await hub.settle()
+    return subjects
+
+
+async def _set_up(demo: _Demo) -> None:
+    run = demo.run
     await run(
-        admin, "register_partnership", id=PARTNERSHIP, name="Kingsbridge Town Centre BCRP", retention_days=365
+        ADMIN, "register_partnership", id=PARTNERSHIP, name="Kingsbridge Town Centre BCRP", retention_days=365
     )
     for venue_id, name, kind in VENUES:
-        await run(admin, "add_venue", venue_id=venue_id, name=name, kind=kind)
-    await run(admin, "open_channel", channel="night", name="Night-time economy net")
+        await run(ADMIN, "add_venue", venue_id=venue_id, name=name, kind=kind)
+    await run(ADMIN, "open_channel", channel="night", name="Night-time economy net")
     password_hash = hash_password(PASSWORD)  # one argon2 hash for every demo user: fast to seed
     for username, role, venue in MEMBERS:
         await run(
-            admin,
-            "enrol_member",
-            username=username,
-            role=role,
-            venue=venue,
-            password_hash=hub.seal_password(username, password_hash),
+            ADMIN, "enrol_member", username=username, role=role, venue=venue, password_hash=password_hash
         )
 
-    now = hub.clock.now()
-    subjects = {}
-    for key, name, aliases, description, colour in (
-        (
-            "dean",
-            "Dean Marsh",
-            ["Deano"],
-            "White male, about 30, shaved head, tattoo on left hand",
-            (150, 60, 60),
-        ),
-        (
-            "kelly",
-            "Kelly Rowe",
-            [],
-            "Female, about 25, long red hair, often in a green parka",
-            (60, 110, 150),
-        ),
-        ("sam", "Sam Petrie", ["Sammy P"], "Male, about 40, grey beard, walks with a stick", (90, 130, 80)),
-    ):
+
+async def _subjects(demo: _Demo) -> dict[str, str]:
+    hub, subjects = demo.hub, {}
+    for key, name, aliases, description, colour in SUBJECTS:
         subject_id = hub.new_id()
         personal = {"name": name, "aliases": aliases, "date_of_birth": None, "description": description}
-        await run(
-            coordinator, "register_subject", subject_id=subject_id, personal=hub.seal(subject_id, personal)
-        )
+        await demo.run(COORDINATOR, "register_subject", subject_id=subject_id, personal=personal)
         photo_id = hub.new_id()
         hub.photos.save(subject_id, photo_id, portrait("".join(w[0] for w in name.split()), colour))
-        await run(coordinator, "add_photo", subject_id=subject_id, photo_id=photo_id)
+        await demo.run(COORDINATOR, "add_photo", subject_id=subject_id, photo_id=photo_id)
         subjects[key] = subject_id
+    return subjects
 
+
+async def _history(demo: _Demo, subjects: dict[str, str]) -> None:
+    """Two exclusions, a yellow card, a shop theft and two alerts on the nets."""
+    run, hub = demo.run, demo.hub
+    now = hub.clock.now()
     await run(
-        coordinator,
+        COORDINATOR,
         "issue_exclusion",
         exclusion_id=hub.new_id(),
         subject_id=subjects["dean"],
@@ -118,7 +131,7 @@ async def seed(hub: Hub) -> dict[str, Any]:
         reason="Violence towards door staff at the Red Lion; board decision",
     )
     await run(
-        coordinator,
+        COORDINATOR,
         "issue_exclusion",
         exclusion_id=hub.new_id(),
         subject_id=subjects["sam"],
@@ -128,7 +141,7 @@ async def seed(hub: Hub) -> dict[str, Any]:
         reason="Repeated shop theft across member shops",
     )
     await run(
-        coordinator,
+        COORDINATOR,
         "issue_warning",
         warning_id=hub.new_id(),
         subject_id=subjects["kelly"],
@@ -146,32 +159,33 @@ async def seed(hub: Hub) -> dict[str, Any]:
         loss_value=84.0,
         subject_ids=[subjects["kelly"]],
     )
-    await run(
+    await _alerts(demo)
+
+
+async def _alerts(demo: _Demo) -> None:
+    new_id = demo.hub.new_id
+    await demo.run(
         Actor("cctv", "cctv_operator"),
         "broadcast_alert",
-        alert_id=hub.new_id(),
+        alert_id=new_id(),
         channel="main",
         priority="routine",
         text="Town CCTV online for the evening; control room on the main net",
         venue=None,
         location=None,
         subject_id=None,
-        breach_of=None,
     )
-    await run(
+    await demo.run(
         Actor("door.vault", "door_staff"),
         "broadcast_alert",
-        alert_id=hub.new_id(),
+        alert_id=new_id(),
         channel="night",
         priority="urgent",
         text="Group of four refused entry at Vault, heading towards the Red Lion",
         venue="vault",
         location="Bridge Street",
         subject_id=None,
-        breach_of=None,
     )
-    await hub.settle()
-    return subjects
 
 
 async def create_admin(hub: Hub, username: str, password: str) -> dict[str, Any]:
@@ -180,13 +194,11 @@ async def create_admin(hub: Hub, username: str, password: str) -> dict[str, Any]
     if SYSTEM_PARTNERSHIP not in hub.views:
         await hub.submit(
             SYSTEM_PARTNERSHIP,
-            Command(
+            Submission(
                 f"system:{SYSTEM_PARTNERSHIP}",
-                "register_partnership",
-                {"id": SYSTEM_PARTNERSHIP, "name": "The hub", "retention_days": 365},
+                RegisterPartnership(id=SYSTEM_PARTNERSHIP, name="The hub", retention_days=365),
             ),
             actor,
         )
-    sealed = hub.seal_password(username, hash_password(password))
-    args = {"username": username, "role": "admin", "venue": None, "password_hash": sealed}
-    return await hub.submit(SYSTEM_PARTNERSHIP, Command(hub.new_id(), "enrol_member", args), actor)
+    enrol = EnrolMember(username=username, role="admin", venue=None, password_hash=hash_password(password))
+    return await hub.submit(SYSTEM_PARTNERSHIP, Submission(hub.new_id(), enrol), actor)

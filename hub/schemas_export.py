@@ -7,18 +7,45 @@ from typing import Any
 
 import orjson
 
-import schemas.commands as commands
 from hub import __version__
+from schemas.commands import COMMAND_TYPES, command_json_schema
 from schemas.envelope import Envelope
 from schemas.events import EVENT_TYPES
 
 
 def command_schemas() -> dict[str, Any]:
-    return {name: getattr(commands, name).model_json_schema() for name in commands.__all__}
+    """JSON Schema of every command (the `args` of a submission, with its action), by action."""
+    return {action: model.model_json_schema() for action, model in COMMAND_TYPES.items()}
 
 
 def event_schemas() -> dict[str, Any]:
     return {name: model.model_json_schema() for name, model in EVENT_TYPES.items()}
+
+
+def _command_message() -> dict[str, Any]:
+    """A record on `hub.commands`: the partnership, the submission, who gave it, its deadline."""
+    return {
+        "type": "object",
+        "required": ["partnership", "command", "actor"],
+        "properties": {
+            "partnership": {"type": "string"},
+            "command": {
+                "type": "object",
+                "required": ["id", "action", "args"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "action": {"enum": sorted(COMMAND_TYPES)},
+                    "args": command_json_schema(),
+                    "causation_id": {"type": ["string", "null"]},
+                },
+            },
+            "actor": {
+                "type": "object",
+                "properties": {"user": {"type": "string"}, "role": {"type": "string"}},
+            },
+            "deadline": {"type": "number"},
+        },
+    }
 
 
 def asyncapi() -> dict[str, Any]:
@@ -54,7 +81,10 @@ def asyncapi() -> dict[str, Any]:
                 "address": "hub.events",
                 "messages": {k: {"$ref": f"#/components/messages/{k}"} for k in messages},
             },
-            "commands": {"address": "hub.commands", "messages": {"command": {"payload": {"type": "object"}}}},
+            "commands": {
+                "address": "hub.commands",
+                "messages": {"command": {"payload": _command_message()}},
+            },
             "keys": {"address": "hub.keys", "messages": {"key": {"payload": {"type": "object"}}}},
             "live": {
                 "address": "/v1/live",

@@ -1,7 +1,8 @@
-"""Who may see which event as a live frame, and the frame itself.
+"""Live frames: each published event's frame, the sockets' outboxes, and the broadcaster.
 
-The audience of an event is worked out once, when it is published; each socket then
-only checks its viewer against it. Frames never carry personal data or password hashes.
+The audience of an event (projections/audience.py) is worked out once, when it is
+published; each socket then only checks its viewer against it. Frames never carry
+personal data or secrets (`PRIVATE_FIELDS`).
 """
 
 from __future__ import annotations
@@ -15,69 +16,9 @@ from typing import Any
 
 import orjson
 
+from projections.audience import Audience, Viewer, audience
 from projections.views import PartnershipView
-
-VENUE_ROLES = frozenset({"door_staff", "retail_staff"})
-RECEIVERS = frozenset({"door_staff", "retail_staff", "cctv_operator", "police", "coordinator"})
-CONTROL = frozenset({"cctv_operator", "police", "coordinator"})
-COORDINATOR = frozenset({"coordinator"})
-EVERY_VENUE = None
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """A connected user, as their token describes them."""
-
-    user: str
-    role: str
-    partnerships: frozenset[str]
-    venue: str | None
-
-
-@dataclass(frozen=True)
-class Audience:
-    """Roles that see an event; venue staff see it only at `venues` (None: at every venue)."""
-
-    roles: frozenset[str]
-    venues: frozenset[str] | None = frozenset()
-
-    def admits(self, viewer: Viewer) -> bool:
-        if viewer.role not in self.roles:
-            return False
-        if viewer.role in VENUE_ROLES:
-            return self.venues is None or viewer.venue in self.venues
-        return True
-
-
-NOBODY = Audience(frozenset())
-
-
-def _at(venues: list[str] | None) -> Audience:
-    """Control room, police, coordinator, and venue staff at `venues` (empty: all)."""
-    return Audience(CONTROL | VENUE_ROLES, frozenset(venues) if venues else None)
-
-
-def audience(view: PartnershipView, event: dict[str, Any]) -> Audience:
-    """Who may see `event`, given the partnership's view after it was applied."""
-    kind, data = event["type"], event["data"]
-    family = kind.split(".", 1)[0]
-    if family == "alert":
-        alert = view.alerts.get(data["alert_id"], data)
-        if alert.get("breach_of"):
-            return _at([alert["venue"]])
-        return Audience(RECEIVERS, EVERY_VENUE)
-    if kind == "exclusion.breached" or family in ("incident", "sighting"):
-        venue = data.get("venue") or view.incidents.get(data.get("incident_id", ""), {}).get("venue")
-        return _at([venue] if venue else None)
-    if kind in ("exclusion.issued", "exclusion.served", "exclusion.revoked", "exclusion.expired"):
-        exclusion = view.exclusions.get(data["exclusion_id"], {})
-        return _at(exclusion.get("venues"))
-    if family in ("exclusion", "warning", "subject", "partnership", "venue", "channel", "member"):
-        return Audience(COORDINATOR)
-    return NOBODY
-
-
-PRIVATE_FIELDS = ("personal", "password_hash", "code_hash")
+from schemas.events import PRIVATE_FIELDS
 
 
 def frame(event: dict[str, Any]) -> str:

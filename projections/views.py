@@ -10,6 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas import events
+from schemas.events import AlertResolved, ExclusionProposed
+
 
 @dataclass
 class PartnershipView:
@@ -52,7 +55,7 @@ def apply(view: PartnershipView, event: dict[str, Any]) -> PartnershipView:
     kind, data = event["type"], event["data"]
     view.position = event["position"]
     view.counts[kind] += 1
-    handler = _HANDLERS.get(kind)
+    handler = HANDLERS.get(kind)
     if handler is not None:
         handler(view, data, event)
     return view
@@ -124,7 +127,7 @@ def _alert_acknowledged(view: PartnershipView, data: dict[str, Any], e: dict[str
 
 def _alert_closed(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
     alert = view.alerts[data["alert_id"]]
-    alert["status"] = "resolved" if e["type"] == "alert.resolved" else "cancelled"
+    alert["status"] = "resolved" if e["type"] == AlertResolved.TYPE else "cancelled"
     alert["closed_note"] = data.get("note")
 
 
@@ -204,7 +207,7 @@ def _exclusion_terms(view: PartnershipView, data: dict[str, Any], e: dict[str, A
     view.exclusions[data["exclusion_id"]] = {
         **old,
         **data,
-        "status": "proposed" if e["type"] == "exclusion.proposed" else "active",
+        "status": "proposed" if e["type"] == ExclusionProposed.TYPE else "active",
         "served": False,
         "appealed": False,
         "breaches": old.get("breaches", []),
@@ -214,10 +217,10 @@ def _exclusion_terms(view: PartnershipView, data: dict[str, Any], e: dict[str, A
 
 
 _STEPS = {
-    "exclusion.served": ("served", True),
-    "exclusion.appealed": ("appealed", True),
-    "exclusion.revoked": ("status", "revoked"),
-    "exclusion.expired": ("status", "expired"),
+    events.ExclusionServed.TYPE: ("served", True),
+    events.ExclusionAppealed.TYPE: ("appealed", True),
+    events.ExclusionRevoked.TYPE: ("status", "revoked"),
+    events.ExclusionExpired.TYPE: ("status", "expired"),
 }
 
 
@@ -232,39 +235,43 @@ def _exclusion_breached(view: PartnershipView, data: dict[str, Any], e: dict[str
     _touch(view, data["subject_id"], e["occurred_at"])
 
 
-_HANDLERS = {
-    "partnership.registered": _partnership_registered,
-    "venue.added": _venue_added,
-    "venue.changed": _venue_changed,
-    "venue.removed": _venue_removed,
-    "channel.opened": _channel_opened,
-    "member.enrolled": _member_enrolled,
-    "member.access_revoked": _member_revoked,
-    "member.enrolment_code_issued": _enrolment_code_issued,
-    "member.enrolment_code_used": _enrolment_code_used,
-    "alert.broadcast": _alert_broadcast,
-    "alert.acknowledged": _alert_acknowledged,
-    "alert.resolved": _alert_closed,
-    "alert.cancelled": _alert_closed,
-    "incident.reported": _incident_reported,
-    "incident.subject_linked": _incident_subject_linked,
-    "incident.crime_reference_recorded": _incident_crime_reference,
-    "incident.closed": _incident_closed,
-    "sighting.recorded": _sighting_recorded,
-    "subject.registered": _subject_registered,
-    "subject.photo_added": _subject_photo_added,
-    "subject.identified": _subject_identified,
-    "subject.erased": _subject_erased,
-    "warning.issued": _warning_issued,
-    "warning.lapsed": _warning_lapsed,
-    "exclusion.proposed": _exclusion_terms,
-    "exclusion.issued": _exclusion_terms,
-    "exclusion.served": _exclusion_step,
-    "exclusion.appealed": _exclusion_step,
-    "exclusion.revoked": _exclusion_step,
-    "exclusion.expired": _exclusion_step,
-    "exclusion.breached": _exclusion_breached,
+HANDLERS = {
+    events.PartnershipRegistered.TYPE: _partnership_registered,
+    events.VenueAdded.TYPE: _venue_added,
+    events.VenueChanged.TYPE: _venue_changed,
+    events.VenueRemoved.TYPE: _venue_removed,
+    events.ChannelOpened.TYPE: _channel_opened,
+    events.MemberEnrolled.TYPE: _member_enrolled,
+    events.MemberAccessRevoked.TYPE: _member_revoked,
+    events.EnrolmentCodeIssued.TYPE: _enrolment_code_issued,
+    events.EnrolmentCodeUsed.TYPE: _enrolment_code_used,
+    events.AlertBroadcast.TYPE: _alert_broadcast,
+    events.AlertAcknowledged.TYPE: _alert_acknowledged,
+    events.AlertResolved.TYPE: _alert_closed,
+    events.AlertCancelled.TYPE: _alert_closed,
+    events.IncidentReported.TYPE: _incident_reported,
+    events.IncidentSubjectLinked.TYPE: _incident_subject_linked,
+    events.IncidentCrimeReference.TYPE: _incident_crime_reference,
+    events.IncidentClosed.TYPE: _incident_closed,
+    events.SightingRecorded.TYPE: _sighting_recorded,
+    events.SubjectRegistered.TYPE: _subject_registered,
+    events.SubjectPhotoAdded.TYPE: _subject_photo_added,
+    events.SubjectIdentified.TYPE: _subject_identified,
+    events.SubjectErased.TYPE: _subject_erased,
+    events.WarningIssued.TYPE: _warning_issued,
+    events.WarningLapsed.TYPE: _warning_lapsed,
+    events.ExclusionProposed.TYPE: _exclusion_terms,
+    events.ExclusionIssued.TYPE: _exclusion_terms,
+    events.ExclusionServed.TYPE: _exclusion_step,
+    events.ExclusionAppealed.TYPE: _exclusion_step,
+    events.ExclusionRevoked.TYPE: _exclusion_step,
+    events.ExclusionExpired.TYPE: _exclusion_step,
+    events.ExclusionBreached.TYPE: _exclusion_breached,
 }
+
+
+# Event types that change no view (kept in the log for the deciders and auditors).
+NO_VIEW = frozenset({events.IncidentNoted.TYPE})
 
 
 def active_exclusions(view: PartnershipView, at: str) -> list[dict[str, Any]]:

@@ -1,158 +1,408 @@
-"""Request bodies of the REST commands. Unknown fields are refused, every field is checked."""
+"""Every command the hub decides: one frozen model each, tagged by its action name.
+
+Routes build them from REST bodies (schemas/bodies.py), processors from events and the
+clock. A `Submission` carries one with its command id (idempotency) and its cause; on the
+relay and on `hub.commands` it travels as `{"id", "action", "args", "causation_id"}`,
+the same shape as before commands were typed, so records already there still parse.
+
+Fields listed in `SEALED` hold personal data or secrets: they arrive in the clear and are
+sealed with the key `seal_key()` names where the command enters the hub
+(hub/privacy/sealing.py), before it is decided here or sent to another process.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-Identifier = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-Role = Literal["door_staff", "retail_staff", "cctv_operator", "police", "coordinator", "auditor", "admin"]
-VenueKind = Literal["night_time", "retail", "control_room", "other"]
-Priority = Literal["routine", "urgent", "emergency"]
-IncidentCategory = Literal["theft", "violence", "asb", "fraud", "criminal_damage", "refused_entry", "other"]
+from schemas.events import Sealed
+from schemas.roles import Role
+from schemas.vocabulary import IncidentCategory, Priority, VenueKind
 
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Moment = Annotated[str, Field(min_length=20, max_length=40)]
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError("must include a timezone, e.g. 2026-11-26T21:00:00Z")
-    return value
+class Command(BaseModel):
+    """What someone (or a processor) asks of the hub."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    action: str
+    # The field whose value the answer names as `id` ("" for none).
+    ANSWER: ClassVar[str] = ""
+    # True when the command starts a new stream under a fresh id (no need to read it).
+    CREATES: ClassVar[bool] = False
+    SEALED: ClassVar[tuple[str, ...]] = ()
+
+    def answer(self) -> dict[str, Any]:
+        return {"id": getattr(self, self.ANSWER)} if self.ANSWER else {}
+
+    def seal_key(self) -> str:
+        """The id of the key that seals this command's `SEALED` fields."""
+        raise NotImplementedError(self.action)
 
 
-class RegisterPartnership(Body):
-    id: str = Identifier
-    name: str = Field(min_length=1, max_length=200)
-    retention_days: int = Field(default=365, ge=30, le=3650)
+# -- partnership ---------------------------------------------------------------------------------
 
 
-class AddVenue(Body):
-    id: str = Identifier
-    name: str = Field(min_length=1, max_length=200)
+class RegisterPartnership(Command):
+    action: Literal["register_partnership"] = "register_partnership"
+    ANSWER = "id"
+    id: str
+    name: str
+    retention_days: int = 365
+
+
+class AddVenue(Command):
+    action: Literal["add_venue"] = "add_venue"
+    ANSWER = "venue_id"
+    venue_id: str
+    name: str
     kind: VenueKind
 
 
-class ChangeVenue(Body):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+class ChangeVenue(Command):
+    action: Literal["change_venue"] = "change_venue"
+    ANSWER = "venue_id"
+    venue_id: str
+    name: str | None = None
     kind: VenueKind | None = None
 
 
-class OpenChannel(Body):
-    id: str = Identifier
-    name: str = Field(min_length=1, max_length=200)
+class RemoveVenue(Command):
+    action: Literal["remove_venue"] = "remove_venue"
+    ANSWER = "venue_id"
+    venue_id: str
 
 
-class EnrolMember(Body):
-    username: str = Identifier
-    password: str = Field(min_length=8, max_length=200)
+class OpenChannel(Command):
+    action: Literal["open_channel"] = "open_channel"
+    ANSWER = "channel"
+    channel: str
+    name: str
+
+
+class _MemberSecret(Command):
+    username: str
+
+    def seal_key(self) -> str:
+        return f"member-{self.username}"
+
+
+class EnrolMember(_MemberSecret):
+    action: Literal["enrol_member"] = "enrol_member"
+    ANSWER = "username"
+    SEALED = ("password_hash",)
     role: Role
-    venue: str | None = Field(default=None, max_length=64)
+    venue: str | None = None
+    password_hash: Sealed | str
 
 
-class EnrolmentCode(Body):
-    hours: int = Field(default=24, ge=1, le=168)
+class IssueEnrolmentCode(_MemberSecret):
+    action: Literal["issue_enrolment_code"] = "issue_enrolment_code"
+    ANSWER = "code_id"
+    SEALED = ("code_hash",)
+    code_id: str
+    code_hash: Sealed | str
+    expires_at: Moment
 
 
-class BroadcastAlert(Body):
-    channel: str = Field(default="main", min_length=1, max_length=64)
+class UseEnrolmentCode(Command):
+    action: Literal["use_enrolment_code"] = "use_enrolment_code"
+    ANSWER = "code_id"
+    username: str
+    code_id: str
+
+
+class RevokeMember(Command):
+    action: Literal["revoke_member"] = "revoke_member"
+    ANSWER = "username"
+    username: str
+
+
+# -- alerts ----------------------------------------------------------------------------------------
+
+
+class BroadcastAlert(Command):
+    action: Literal["broadcast_alert"] = "broadcast_alert"
+    ANSWER = "alert_id"
+    CREATES = True
+    alert_id: str
+    channel: str = "main"
     priority: Priority = "routine"
-    text: str = Field(min_length=1, max_length=2000)
-    venue: str | None = Field(default=None, max_length=64)
-    location: str | None = Field(default=None, max_length=200)
-    subject_id: str | None = Field(default=None, max_length=64)
+    text: str
+    venue: str | None = None
+    location: str | None = None
+    subject_id: str | None = None
 
 
-class ResolveAlert(Body):
-    note: str | None = Field(default=None, max_length=2000)
+class RaiseBreachAlert(Command):
+    """A processor's: an exclusion was breached at a venue; its staff must know."""
+
+    action: Literal["breach_alert"] = "breach_alert"
+    ANSWER = "alert_id"
+    alert_id: str
+    exclusion_id: str
+    subject_id: str
+    venue: str
+
+
+class AcknowledgeAlert(Command):
+    action: Literal["acknowledge_alert"] = "acknowledge_alert"
+    ANSWER = "alert_id"
+    alert_id: str
+
+
+class CloseAlert(Command):
+    action: Literal["close_alert"] = "close_alert"
+    ANSWER = "alert_id"
+    alert_id: str
+    note: str | None = None
     cancelled: bool = False
 
 
-class RegisterSubject(Body):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    aliases: list[str] = Field(default_factory=list, max_length=20)
-    date_of_birth: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    description: str = Field(default="", max_length=2000)
+# -- subjects ------------------------------------------------------------------------------------------
 
 
-class IdentifySubject(Body):
-    name: str = Field(min_length=1, max_length=200)
-    aliases: list[str] = Field(default_factory=list, max_length=20)
-    date_of_birth: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+class _SubjectSecret(Command):
+    subject_id: str
+
+    def seal_key(self) -> str:
+        return self.subject_id
 
 
-class EraseSubject(Body):
-    reason: str = Field(default="erasure request", min_length=1, max_length=500)
+class RegisterSubject(_SubjectSecret):
+    action: Literal["register_subject"] = "register_subject"
+    ANSWER = "subject_id"
+    CREATES = True
+    SEALED = ("personal",)
+    personal: Sealed | dict[str, Any]
+    id_sought: bool = False
 
 
-class IssueExclusion(Body):
-    subject_id: str = Identifier
-    kind: Literal["warning", "exclusion"]
-    venues: list[str] = Field(default_factory=list, max_length=200)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    reason: str = Field(min_length=1, max_length=2000)
-
-    _tz = field_validator("starts_at", "ends_at")(_aware)
+class AddPhoto(Command):
+    action: Literal["add_photo"] = "add_photo"
+    ANSWER = "photo_id"
+    subject_id: str
+    photo_id: str
 
 
-class ExclusionStep(Body):
-    note: str | None = Field(default=None, max_length=2000)
+class IdentifySubject(_SubjectSecret):
+    action: Literal["identify_subject"] = "identify_subject"
+    ANSWER = "subject_id"
+    SEALED = ("personal",)
+    personal: Sealed | dict[str, Any]
 
 
-class PostSighting(Body):
-    subject_id: str | None = Field(default=None, max_length=64)
-    venue: str = Identifier
-    seen_at: datetime | None = None
-    camera: str | None = Field(default=None, max_length=100)
-    note: str = Field(default="", max_length=2000)
-
-    _tz = field_validator("seen_at")(_aware)
+class EraseSubject(Command):
+    action: Literal["erase_subject"] = "erase_subject"
+    ANSWER = "subject_id"
+    subject_id: str
+    reason: str
 
 
-class ReportIncident(Body):
+# -- the exclusion scheme ------------------------------------------------------------------------------
+
+
+class IssueWarning(Command):
+    action: Literal["issue_warning"] = "issue_warning"
+    ANSWER = "warning_id"
+    warning_id: str
+    subject_id: str
+    venues: list[str] = Field(default_factory=list)
+    reason: str
+
+
+class IssueExclusion(Command):
+    action: Literal["issue_exclusion"] = "issue_exclusion"
+    ANSWER = "exclusion_id"
+    exclusion_id: str
+    subject_id: str
+    venues: list[str] = Field(default_factory=list)
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
+    reason: str
+
+
+class _ExclusionStep(Command):
+    ANSWER = "exclusion_id"
+    exclusion_id: str
+    subject_id: str
+
+
+class _NotedStep(_ExclusionStep):
+    note: str | None = None
+
+
+class ConfirmExclusion(_NotedStep):
+    action: Literal["confirm_exclusion"] = "confirm_exclusion"
+
+
+class ServeExclusion(_NotedStep):
+    action: Literal["serve_exclusion"] = "serve_exclusion"
+
+
+class AppealExclusion(_NotedStep):
+    action: Literal["appeal_exclusion"] = "appeal_exclusion"
+
+
+class RevokeExclusion(_NotedStep):
+    action: Literal["revoke_exclusion"] = "revoke_exclusion"
+
+
+class ExpireExclusion(_ExclusionStep):
+    action: Literal["expire_exclusion"] = "expire_exclusion"
+
+
+class LapseWarning(Command):
+    action: Literal["lapse_warning"] = "lapse_warning"
+    ANSWER = "warning_id"
+    warning_id: str
+    subject_id: str
+
+
+class ProposeExclusion(Command):
+    """A processor's: a warning was issued; a second live one proposes an exclusion."""
+
+    action: Literal["propose_exclusion"] = "propose_exclusion"
+    ANSWER = "exclusion_id"
+    exclusion_id: str
+    subject_id: str
+    at: Moment
+
+
+class PlaceSubject(Command):
+    """A processor's: a sighting or an incident placed the subject at a venue."""
+
+    action: Literal["place_subject"] = "place_subject"
+    subject_id: str
+    venue: str
+    seen_at: Moment
+    sighting_id: str | None = None
+    incident_id: str | None = None
+
+
+# -- sightings and incidents ---------------------------------------------------------------------------
+
+
+class RecordSighting(Command):
+    action: Literal["record_sighting"] = "record_sighting"
+    ANSWER = "sighting_id"
+    CREATES = True
+    sighting_id: str
+    subject_id: str | None = None
+    venue: str
+    seen_at: Moment
+    camera: str | None = None
+    note: str = ""
+    still_id: str | None = None
+
+
+class ReportIncident(Command):
+    action: Literal["report_incident"] = "report_incident"
+    ANSWER = "incident_id"
+    CREATES = True
+    incident_id: str
     category: IncidentCategory
-    venue: str = Identifier
-    occurred_at: datetime | None = None
-    description: str = Field(min_length=1, max_length=5000)
-    loss_value: float = Field(default=0, ge=0, le=10_000_000)
-    subject_ids: list[str] = Field(default_factory=list, max_length=50)
-
-    _tz = field_validator("occurred_at")(_aware)
+    venue: str
+    occurred_at: Moment
+    description: str
+    loss_value: float = 0
+    subject_ids: list[str] = Field(default_factory=list)
 
 
-class CrimeReference(Body):
-    crime_reference: str = Field(min_length=1, max_length=64)
+class LinkSubject(Command):
+    action: Literal["link_subject"] = "link_subject"
+    ANSWER = "incident_id"
+    incident_id: str
+    subject_id: str
 
 
-class LinkSubject(Body):
-    subject_id: str = Identifier
+class RecordCrimeReference(Command):
+    action: Literal["record_crime_reference"] = "record_crime_reference"
+    ANSWER = "incident_id"
+    incident_id: str
+    crime_reference: str
 
 
-class CloseIncident(Body):
-    outcome: str = Field(default="closed", min_length=1, max_length=500)
+class CloseIncident(Command):
+    action: Literal["close_incident"] = "close_incident"
+    ANSWER = "incident_id"
+    incident_id: str
+    outcome: str
 
 
-__all__ = [
-    "AddVenue",
-    "BroadcastAlert",
-    "ChangeVenue",
-    "CloseIncident",
-    "CrimeReference",
-    "EnrolMember",
-    "EnrolmentCode",
-    "EraseSubject",
-    "ExclusionStep",
-    "IdentifySubject",
-    "IssueExclusion",
-    "LinkSubject",
-    "OpenChannel",
-    "PostSighting",
-    "RegisterPartnership",
-    "RegisterSubject",
-    "ReportIncident",
-    "ResolveAlert",
+AnyCommand = Annotated[
+    RegisterPartnership
+    | AddVenue
+    | ChangeVenue
+    | RemoveVenue
+    | OpenChannel
+    | EnrolMember
+    | IssueEnrolmentCode
+    | UseEnrolmentCode
+    | RevokeMember
+    | BroadcastAlert
+    | RaiseBreachAlert
+    | AcknowledgeAlert
+    | CloseAlert
+    | RegisterSubject
+    | AddPhoto
+    | IdentifySubject
+    | EraseSubject
+    | IssueWarning
+    | IssueExclusion
+    | ConfirmExclusion
+    | ServeExclusion
+    | AppealExclusion
+    | RevokeExclusion
+    | ExpireExclusion
+    | LapseWarning
+    | ProposeExclusion
+    | PlaceSubject
+    | RecordSighting
+    | ReportIncident
+    | LinkSubject
+    | RecordCrimeReference
+    | CloseIncident,
+    Field(discriminator="action"),
 ]
+
+_COMMANDS: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
+COMMAND_TYPES: dict[str, type[Command]] = {
+    get_args(model.model_fields["action"].annotation)[0]: model for model in get_args(get_args(AnyCommand)[0])
+}
+
+
+def parse_command(action: str, args: dict[str, Any]) -> AnyCommand:
+    """The command for an action and its arguments; pydantic's ValidationError if malformed."""
+    return _COMMANDS.validate_python({**args, "action": action})
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One command as it is submitted: its id (a retry with it writes nothing) and its cause."""
+
+    id: str
+    command: AnyCommand
+    causation_id: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        args = self.command.model_dump(exclude={"action"})
+        return {"id": self.id, "action": self.command.action, "args": args, "causation_id": self.causation_id}
+
+    @classmethod
+    def from_wire(cls, message: dict[str, Any]) -> Submission:
+        """Parse a submission from another process; ValidationError, KeyError or TypeError if malformed."""
+        command = parse_command(message["action"], message["args"])
+        return cls(str(message["id"]), command, message.get("causation_id"))
+
+    @classmethod
+    def of(cls, id: str, action: str, args: dict[str, Any], causation_id: str | None = None) -> Submission:
+        return cls(id, parse_command(action, args), causation_id)
+
+
+def command_json_schema() -> dict[str, Any]:
+    """JSON Schema of a command on the wire (the `args` of a submission, with its action)."""
+    return _COMMANDS.json_schema()

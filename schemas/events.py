@@ -1,81 +1,114 @@
-"""The data of every event type, as stored in the log (personal data sealed).
+"""Every event type: its name (`TYPE`, written here once) and its data, as stored in the log.
 
-Events are validated once, when written; replay trusts the log and reads raw JSON.
+Deciders state events as these models; the log stores `model_dump()` under the envelope
+(schemas/envelope.py). Fields typed `Sealed` hold personal data or secrets, encrypted
+with their owner's key before they reach a command or the log: live frames and exports
+leave them out (`PRIVATE_FIELDS`). Replay trusts the log and reads the raw JSON.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.commands import IncidentCategory, Priority, Role, VenueKind
+from schemas.roles import Role
+from schemas.vocabulary import IncidentCategory, Priority, VenueKind
 
 
-class Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Sealed(BaseModel):
+    """Personal data or a secret encrypted with its owner's own key (AES-GCM, base64)."""
 
-
-class Sealed(Data):
-    """Personal data encrypted with its subject's own key (AES-GCM, base64)."""
-
+    model_config = ConfigDict(extra="forbid", frozen=True)
     key: str
     ct: str
 
 
-class PartnershipRegistered(Data):
+class Event(BaseModel):
+    """One event's data. Subclasses that name a `TYPE` are the event types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    TYPE: ClassVar[str] = ""
+
+    @property
+    def type(self) -> str:
+        return self.TYPE
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The data as the log stores it."""
+        return self.model_dump()
+
+
+# -- partnership: venues, radio channels, members --------------------------------------------
+
+
+class PartnershipRegistered(Event):
+    TYPE = "partnership.registered"
     id: str
     name: str
     retention_days: int = 365
 
 
-class VenueAdded(Data):
+class VenueAdded(Event):
+    TYPE = "venue.added"
     venue_id: str
     name: str
     kind: VenueKind
 
 
-class VenueChanged(Data):
+class VenueChanged(Event):
+    TYPE = "venue.changed"
     venue_id: str
     name: str | None = None
     kind: VenueKind | None = None
 
 
-class VenueRemoved(Data):
+class VenueRemoved(Event):
+    TYPE = "venue.removed"
     venue_id: str
 
 
-class ChannelOpened(Data):
+class ChannelOpened(Event):
+    TYPE = "channel.opened"
     channel: str
     name: str
 
 
-class MemberEnrolled(Data):
+class MemberEnrolled(Event):
+    TYPE = "member.enrolled"
     username: str
     role: Role
     venue: str | None = None
     password_hash: Sealed
 
 
-class EnrolmentCodeIssued(Data):
+class EnrolmentCodeIssued(Event):
     """A one-time code to sign in a device (a handheld, a door phone); only its hash, sealed."""
 
+    TYPE = "member.enrolment_code_issued"
     username: str
     code_id: str
     code_hash: Sealed
     expires_at: str
 
 
-class EnrolmentCodeUsed(Data):
+class EnrolmentCodeUsed(Event):
+    TYPE = "member.enrolment_code_used"
     username: str
     code_id: str
 
 
-class MemberAccessRevoked(Data):
+class MemberAccessRevoked(Event):
+    TYPE = "member.access_revoked"
     username: str
 
 
-class AlertBroadcast(Data):
+# -- alerts: the radio net -----------------------------------------------------------------------
+
+
+class AlertBroadcast(Event):
+    TYPE = "alert.broadcast"
     alert_id: str
     channel: str
     priority: Priority
@@ -86,17 +119,29 @@ class AlertBroadcast(Data):
     breach_of: str | None = None
 
 
-class AlertAcknowledged(Data):
+class AlertAcknowledged(Event):
+    TYPE = "alert.acknowledged"
     alert_id: str
     user: str
 
 
-class AlertClosed(Data):
+class AlertResolved(Event):
+    TYPE = "alert.resolved"
     alert_id: str
     note: str | None = None
 
 
-class IncidentReported(Data):
+class AlertCancelled(Event):
+    TYPE = "alert.cancelled"
+    alert_id: str
+    note: str | None = None
+
+
+# -- incidents and sightings ---------------------------------------------------------------------
+
+
+class IncidentReported(Event):
+    TYPE = "incident.reported"
     incident_id: str
     category: IncidentCategory
     venue: str
@@ -106,24 +151,28 @@ class IncidentReported(Data):
     subject_ids: list[str] = Field(default_factory=list)
 
 
-class IncidentSubjectLinked(Data):
+class IncidentSubjectLinked(Event):
+    TYPE = "incident.subject_linked"
     incident_id: str
     subject_id: str
     venue: str
     occurred_at: str
 
 
-class IncidentCrimeReference(Data):
+class IncidentCrimeReference(Event):
+    TYPE = "incident.crime_reference_recorded"
     incident_id: str
     crime_reference: str
 
 
-class IncidentClosed(Data):
+class IncidentClosed(Event):
+    TYPE = "incident.closed"
     incident_id: str
     outcome: str
 
 
-class SightingRecorded(Data):
+class SightingRecorded(Event):
+    TYPE = "sighting.recorded"
     sighting_id: str
     subject_id: str | None = None
     venue: str
@@ -133,28 +182,39 @@ class SightingRecorded(Data):
     still_id: str | None = None
 
 
-class SubjectRegistered(Data):
+# -- subjects ------------------------------------------------------------------------------------------
+
+
+class SubjectRegistered(Event):
+    TYPE = "subject.registered"
     subject_id: str
     id_sought: bool
     personal: Sealed
 
 
-class SubjectPhotoAdded(Data):
+class SubjectPhotoAdded(Event):
+    TYPE = "subject.photo_added"
     subject_id: str
     photo_id: str
 
 
-class SubjectIdentified(Data):
+class SubjectIdentified(Event):
+    TYPE = "subject.identified"
     subject_id: str
     personal: Sealed
 
 
-class SubjectErased(Data):
+class SubjectErased(Event):
+    TYPE = "subject.erased"
     subject_id: str
     reason: str
 
 
-class WarningIssued(Data):
+# -- the exclusion scheme ------------------------------------------------------------------------------
+
+
+class WarningIssued(Event):
+    TYPE = "warning.issued"
     warning_id: str
     subject_id: str
     venues: list[str]
@@ -162,12 +222,14 @@ class WarningIssued(Data):
     issued_at: str
 
 
-class WarningLapsed(Data):
+class WarningLapsed(Event):
+    TYPE = "warning.lapsed"
     warning_id: str
     subject_id: str
 
 
-class ExclusionTerms(Data):
+class ExclusionIssued(Event):
+    TYPE = "exclusion.issued"
     exclusion_id: str
     subject_id: str
     venues: list[str]
@@ -176,17 +238,43 @@ class ExclusionTerms(Data):
     reason: str
 
 
-class ExclusionProposed(ExclusionTerms):
+class ExclusionProposed(Event):
+    TYPE = "exclusion.proposed"
+    exclusion_id: str
+    subject_id: str
+    venues: list[str]
+    starts_at: str
+    ends_at: str
+    reason: str
     warnings: list[str]
 
 
-class ExclusionStepTaken(Data):
+class ExclusionStep(Event):
+    """A step in an exclusion's life after its terms were set."""
+
     exclusion_id: str
     subject_id: str
     note: str | None = None
 
 
-class ExclusionBreached(Data):
+class ExclusionServed(ExclusionStep):
+    TYPE = "exclusion.served"
+
+
+class ExclusionAppealed(ExclusionStep):
+    TYPE = "exclusion.appealed"
+
+
+class ExclusionRevoked(ExclusionStep):
+    TYPE = "exclusion.revoked"
+
+
+class ExclusionExpired(ExclusionStep):
+    TYPE = "exclusion.expired"
+
+
+class ExclusionBreached(Event):
+    TYPE = "exclusion.breached"
     exclusion_id: str
     subject_id: str
     venue: str
@@ -195,46 +283,36 @@ class ExclusionBreached(Data):
     incident_id: str | None = None
 
 
-class IncidentNoted(Data):
+class IncidentNoted(Event):
+    """An incident placed the subject somewhere: it resets the six incident-free months."""
+
+    TYPE = "exclusion.incident_noted"
     subject_id: str
     incident_id: str
     occurred_at: str
 
 
-EVENT_TYPES: dict[str, type[Data]] = {
-    "partnership.registered": PartnershipRegistered,
-    "venue.added": VenueAdded,
-    "venue.changed": VenueChanged,
-    "venue.removed": VenueRemoved,
-    "channel.opened": ChannelOpened,
-    "member.enrolled": MemberEnrolled,
-    "member.access_revoked": MemberAccessRevoked,
-    "member.enrolment_code_issued": EnrolmentCodeIssued,
-    "member.enrolment_code_used": EnrolmentCodeUsed,
-    "alert.broadcast": AlertBroadcast,
-    "alert.acknowledged": AlertAcknowledged,
-    "alert.cancelled": AlertClosed,
-    "alert.resolved": AlertClosed,
-    "incident.reported": IncidentReported,
-    "incident.subject_linked": IncidentSubjectLinked,
-    "incident.crime_reference_recorded": IncidentCrimeReference,
-    "incident.closed": IncidentClosed,
-    "sighting.recorded": SightingRecorded,
-    "subject.registered": SubjectRegistered,
-    "subject.photo_added": SubjectPhotoAdded,
-    "subject.identified": SubjectIdentified,
-    "subject.erased": SubjectErased,
-    "warning.issued": WarningIssued,
-    "warning.lapsed": WarningLapsed,
-    "exclusion.proposed": ExclusionProposed,
-    "exclusion.issued": ExclusionTerms,
-    "exclusion.served": ExclusionStepTaken,
-    "exclusion.appealed": ExclusionStepTaken,
-    "exclusion.revoked": ExclusionStepTaken,
-    "exclusion.expired": ExclusionStepTaken,
-    "exclusion.breached": ExclusionBreached,
-    "exclusion.incident_noted": IncidentNoted,
-}
+def _event_types() -> dict[str, type[Event]]:
+    found: dict[str, type[Event]] = {}
+    todo: list[type[Event]] = [Event]
+    while todo:
+        model = todo.pop()
+        todo.extend(model.__subclasses__())
+        if model.TYPE:
+            assert model.TYPE not in found, f"event type {model.TYPE} is defined twice"
+            found[model.TYPE] = model
+    return dict(sorted(found.items()))
+
+
+EVENT_TYPES: dict[str, type[Event]] = _event_types()
+
+# Fields that hold sealed personal data or secrets: never in a live frame or an export.
+PRIVATE_FIELDS: frozenset[str] = frozenset(
+    name
+    for model in EVENT_TYPES.values()
+    for name, info in model.model_fields.items()
+    if info.annotation is Sealed
+)
 
 
 class InvalidEvent(ValueError):

@@ -30,13 +30,14 @@ from typing import Any
 
 import faust
 import orjson
+from pydantic import ValidationError
 
 from hub import bootstrap
-from hub.domain import Command, NotFound, Rejected
-from hub.domain.processors import due
+from hub.application.refusals import refused
+from hub.domain import Actor, Refusal
 from hub.log.kafka import DEADLINE, Expired, KafkaWriterLog, NotOwner, Topics, bootstrap_of, ensure_topics
 from hub.log.port import Conflict, Unavailable
-from hub.service import Actor
+from schemas.commands import Submission
 
 log = logging.getLogger("hub.worker")
 
@@ -112,11 +113,17 @@ class Worker:
         try:
             message = orjson.loads(raw)
             p = message["partnership"]
-            command = Command(**message["command"])
+            command_id = message["command"]["id"]
             actor = Actor(**message["actor"])
             deadline = message.get("deadline")
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.error("unreadable command record skipped: %r", raw[:200])
+            return
+        try:
+            command = Submission.from_wire(message["command"])
+        except (ValidationError, KeyError, TypeError) as error:
+            # a malformed command is refused, answered 422 like anywhere else
+            await self._refuse_until_sent(p, command_id, error)
             return
         while True:
             try:
@@ -131,13 +138,19 @@ class Worker:
                 await asyncio.sleep(RETRY_SECONDS)
             except Exception as error:
                 log.exception("command %s failed", command.id)
-                try:
-                    await self.log.refuse(p, command.id, 500, f"{type(error).__name__}")
-                    return
-                except Exception:
-                    await asyncio.sleep(RETRY_SECONDS)
+                await self._refuse_until_sent(p, command.id, error)
+                return
 
-    async def _decide(self, p: str, command: Command, actor: Actor, deadline: float | None) -> None:
+    async def _refuse_until_sent(self, p: str, command_id: str, error: BaseException) -> None:
+        refusal = refused(error)
+        while True:
+            try:
+                await self.log.refuse(p, command_id, refusal["status"], refusal["detail"])
+                return
+            except Exception:
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _decide(self, p: str, command: Submission, actor: Actor, deadline: float | None) -> None:
         assert self.running is not None
         hub = self.running.hub
         if not self.log.in_sync:
@@ -152,37 +165,25 @@ class Worker:
         token = DEADLINE.set(deadline)
         try:
             await hub.submit(p, command, actor)
-        except Expired as refusal:
-            await self.log.refuse(p, command.id, 503, str(refusal))
-        except NotFound as refusal:
-            await self.log.refuse(p, command.id, 404, str(refusal))
-        except (Rejected, Conflict) as refusal:
-            await self.log.refuse(p, command.id, 409, str(refusal))
-        except (KeyError, TypeError, ValueError) as error:
-            log.exception("invalid command %s", command.id)
-            await self.log.refuse(p, command.id, 422, f"invalid command: {error}")
+        except (Expired, Refusal, Conflict, ValidationError) as error:
+            refusal = refused(error)
+            await self.log.refuse(p, command.id, refusal["status"], refusal["detail"])
         finally:
             DEADLINE.reset(token)
 
     def tick(self) -> None:
         """The clock-driven processors, for the partnerships this worker writes."""
-        assert self.running is not None
-        hub = self.running.hub
-        now = hub.clock.now()
-        for p, view in list(hub.views.items()):
-            if not self.log.owns(p):
-                continue
-            for command in due(view, now):
-                hub._spawn(hub.carry_out(p, command))
+        assert self.running is not None and self.running.hub.processors is not None
+        self.running.hub.processors.tick()
 
     async def close(self) -> None:
         if self.running is not None:
             await self.running.stop()
 
 
-def create_app(folder: Path, url: str, partitions: int, topics: Topics) -> tuple[faust.App, Worker]:
+def _faust_app(folder: Path, url: str, partitions: int, topics: Topics) -> faust.App:
     brokers = bootstrap_of(url)
-    app = faust.App(
+    return faust.App(
         f"{topics.prefix}-worker",
         broker=[f"kafka://{b}" for b in brokers.split(",")],
         value_serializer="raw",
@@ -202,6 +203,10 @@ def create_app(folder: Path, url: str, partitions: int, topics: Topics) -> tuple
         stream_wait_empty=False,
         datadir=str(folder / "faust"),
     )
+
+
+def create_app(folder: Path, url: str, partitions: int, topics: Topics) -> tuple[faust.App, Worker]:
+    app = _faust_app(folder, url, partitions, topics)
     commands = app.topic(topics.commands, partitions=partitions, value_type=bytes, key_type=bytes)
     worker = Worker(folder)
 

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Request
 
 from api.access import require
 from api.common import Signed, ensure, hub_of, submit
-from projections.live import Viewer, audience
-from schemas.commands import BroadcastAlert, ResolveAlert
+from projections.audience import Viewer, sees_alert
+from schemas import commands
+from schemas.bodies import BroadcastAlert, ResolveAlert
+from schemas.roles import may
 
 router = APIRouter(prefix="/v1/partnerships/{p}", tags=["alerts"])
 
@@ -19,17 +21,16 @@ async def broadcast(
     request: Request, p: str, body: BroadcastAlert, viewer: Viewer = Signed
 ) -> dict[str, Any]:
     require(viewer, "broadcast", p)
-    view = hub_of(request).view(p)
-    ensure(body.subject_id is None or body.subject_id in view.subjects, 422, f"no subject {body.subject_id}")
-    args = {**body.model_dump(), "alert_id": hub_of(request).new_id(), "breach_of": None}
-    return await submit(request, viewer, p, "broadcast_alert", args)
+    hub_of(request).view(p)  # 404 for a partnership that does not exist
+    command = commands.BroadcastAlert(alert_id=hub_of(request).new_id(), **body.model_dump())
+    return await submit(request, viewer, p, command)
 
 
 @router.post("/alerts/{alert_id}/ack", status_code=201)
 async def acknowledge(request: Request, p: str, alert_id: str, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "receive", p)
     _visible_alert(request, p, alert_id, viewer)
-    return await submit(request, viewer, p, "acknowledge_alert", {"alert_id": alert_id})
+    return await submit(request, viewer, p, commands.AcknowledgeAlert(alert_id=alert_id))
 
 
 @router.post("/alerts/{alert_id}/resolve", status_code=201)
@@ -39,13 +40,13 @@ async def resolve(
     require(viewer, "receive", p)
     alert = _visible_alert(request, p, alert_id, viewer)
     ensure(
-        viewer.role in ("cctv_operator", "police", "coordinator") or alert["posted_by"] == viewer.user,
+        may(viewer.role, "close_alert") or alert["posted_by"] == viewer.user,
         403,
         "only whoever posted an alert, the control room, police or the coordinator may close it",
     )
     body = body or ResolveAlert()
-    args = {"alert_id": alert_id, "note": body.note, "cancelled": body.cancelled}
-    return await submit(request, viewer, p, "close_alert", args)
+    command = commands.CloseAlert(alert_id=alert_id, note=body.note, cancelled=body.cancelled)
+    return await submit(request, viewer, p, command)
 
 
 @router.get("/alerts")
@@ -60,21 +61,16 @@ def list_alerts(
     for alert in reversed(view.alerts.values()):
         if active and alert["status"] != "active":
             continue
-        if _admits(view, alert, viewer):
+        if sees_alert(view, alert, viewer):
             found.append(alert)
             if len(found) >= limit:
                 break
     return found
 
 
-def _admits(view: Any, alert: dict[str, Any], viewer: Viewer) -> bool:
-    event = {"type": "alert.broadcast", "data": alert}
-    return audience(view, event).admits(viewer)
-
-
 def _visible_alert(request: Request, p: str, alert_id: str, viewer: Viewer) -> dict[str, Any]:
     view = hub_of(request).view(p)
     alert = view.alerts.get(alert_id)
-    ensure(alert is not None and _admits(view, alert, viewer), 404, f"no alert {alert_id}")
+    ensure(alert is not None and sees_alert(view, alert, viewer), 404, f"no alert {alert_id}")
     assert alert is not None
     return alert

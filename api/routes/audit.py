@@ -14,9 +14,9 @@ from fastapi.responses import StreamingResponse
 from api.access import require
 from api.common import Signed, ensure, hub_of
 from api.routes.subjects import present
+from hub.bootstrap import Hub
 from hub.domain import iso
-from hub.service import Hub
-from projections.live import Viewer
+from projections.audience import Viewer
 from projections.views import PartnershipView
 
 router = APIRouter(prefix="/v1/partnerships/{p}", tags=["audit"])
@@ -93,7 +93,7 @@ def state(
     hub.view(p)
     ensure(as_of is None or as_of.tzinfo is not None, 422, "as_of must include a timezone")
     ensure(position is None or position >= 0, 422, "position must not be negative")
-    view = hub.state_as_of(p, iso(as_of) if as_of else None, position)
+    view = hub.queries.state_as_of(p, iso(as_of) if as_of else None, position)
     return describe(hub, view)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -11,8 +12,10 @@ from api.access import require
 from api.common import Signed, ensure, hub_of, submit
 from api.routes.subjects import matches, present
 from hub.domain import iso
-from projections.live import VENUE_ROLES, Viewer
-from schemas.commands import ExclusionStep, IssueExclusion
+from projections.audience import Viewer
+from schemas import commands
+from schemas.bodies import ExclusionStep, IssueExclusion
+from schemas.roles import VENUE_ROLES
 
 router = APIRouter(prefix="/v1/partnerships/{p}", tags=["exclusions"])
 
@@ -24,32 +27,30 @@ async def issue(request: Request, p: str, body: IssueExclusion, viewer: Viewer =
     """A warning (yellow card), or an exclusion notice on the board's decision."""
     require(viewer, "exclude", p)
     hub = hub_of(request)
-    subject = hub.view(p).subjects.get(body.subject_id)
-    ensure(subject is not None, 422, f"no subject {body.subject_id}")
-    assert subject is not None
-    ensure(not subject["erased"], 409, f"subject {body.subject_id} has been erased")
-    common: dict[str, Any] = {
-        "subject_id": body.subject_id,
-        "venues": sorted(set(body.venues)),
-        "reason": body.reason,
-    }
+    hub.view(p)  # 404 for a partnership that does not exist
+    venues = sorted(set(body.venues))
+    command: commands.IssueWarning | commands.IssueExclusion
     if body.kind == "warning":
-        args = {**common, "warning_id": hub.new_id()}
-        return await submit(request, viewer, p, "issue_warning", args)
-    args = {
-        **common,
-        "exclusion_id": hub.new_id(),
-        "starts_at": iso(body.starts_at) if body.starts_at else None,
-        "ends_at": iso(body.ends_at) if body.ends_at else None,
-    }
-    return await submit(request, viewer, p, "issue_exclusion", args)
+        command = commands.IssueWarning(
+            warning_id=hub.new_id(), subject_id=body.subject_id, venues=venues, reason=body.reason
+        )
+    else:
+        command = commands.IssueExclusion(
+            exclusion_id=hub.new_id(),
+            subject_id=body.subject_id,
+            venues=venues,
+            starts_at=iso(body.starts_at) if body.starts_at else None,
+            ends_at=iso(body.ends_at) if body.ends_at else None,
+            reason=body.reason,
+        )
+    return await submit(request, viewer, p, command)
 
 
-STEPS = {
-    "confirm": "confirm_exclusion",
-    "serve": "serve_exclusion",
-    "appeal": "appeal_exclusion",
-    "revoke": "revoke_exclusion",
+STEPS: dict[str, Callable[..., commands.AnyCommand]] = {
+    "confirm": commands.ConfirmExclusion,
+    "serve": commands.ServeExclusion,
+    "appeal": commands.AppealExclusion,
+    "revoke": commands.RevokeExclusion,
 }
 
 
@@ -66,12 +67,10 @@ async def take_step(
     exclusion = hub_of(request).view(p).exclusions.get(exclusion_id)
     ensure(exclusion is not None, 404, f"no exclusion {exclusion_id}")
     assert exclusion is not None
-    args = {
-        "exclusion_id": exclusion_id,
-        "subject_id": exclusion["subject_id"],
-        "note": (body or ExclusionStep()).note,
-    }
-    return await submit(request, viewer, p, STEPS[step], args)
+    command = STEPS[step](
+        exclusion_id=exclusion_id, subject_id=exclusion["subject_id"], note=(body or ExclusionStep()).note
+    )
+    return await submit(request, viewer, p, command)
 
 
 @router.get("/exclusions")

@@ -12,8 +12,10 @@ from api.access import require
 from api.common import Signed, command_id, ensure, hub_of, submit
 from api.routes.subjects import read_upload, save_image
 from hub.domain import iso
-from projections.live import VENUE_ROLES, Viewer
-from schemas.commands import CloseIncident, CrimeReference, LinkSubject, PostSighting, ReportIncident
+from projections.audience import Viewer
+from schemas import commands
+from schemas.bodies import CloseIncident, CrimeReference, LinkSubject, PostSighting, ReportIncident
+from schemas.roles import VENUE_ROLES
 
 router = APIRouter(prefix="/v1/partnerships/{p}")
 
@@ -47,6 +49,7 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = Signed) -> di
     hub = hub_of(request)
     view = hub.view(p)
     body, still = await _sighting_body(request)
+    # checked here too, so that a still for a refused sighting is never kept
     ensure(body.venue in view.venues, 422, f"no venue {body.venue} in this partnership")
     ensure(body.subject_id is None or body.subject_id in view.subjects, 422, f"no subject {body.subject_id}")
     raw = await read_upload(still) if still is not None else None
@@ -64,23 +67,18 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = Signed) -> di
             "date_of_birth": None,
             "description": body.note,
         }
-        registration = {
-            "subject_id": subject_id,
-            "personal": hub.seal(subject_id, personal),
-            "id_sought": True,
-        }
-        subject_id = (await submit(request, viewer, p, "register_subject", registration, "id-sought"))["id"]
-    sighting_id = hub.new_id()
-    args: dict[str, Any] = {
-        "sighting_id": sighting_id,
-        "subject_id": subject_id,
-        "venue": body.venue,
-        "seen_at": iso(body.seen_at or hub.clock.now()),
-        "camera": body.camera,
-        "note": body.note,
-        "still_id": still_id,
-    }
-    return await submit(request, viewer, p, "record_sighting", args)
+        registration = commands.RegisterSubject(subject_id=subject_id, personal=personal, id_sought=True)
+        subject_id = (await submit(request, viewer, p, registration, "id-sought"))["id"]
+    sighting = commands.RecordSighting(
+        sighting_id=hub.new_id(),
+        subject_id=subject_id,
+        venue=body.venue,
+        seen_at=iso(body.seen_at or hub.clock.now()),
+        camera=body.camera,
+        note=body.note,
+        still_id=still_id,
+    )
+    return await submit(request, viewer, p, sighting)
 
 
 @router.get("/sightings", tags=["sightings"])
@@ -118,16 +116,17 @@ def _at_own_venue(viewer: Viewer, venue: str) -> bool:
 async def report(request: Request, p: str, body: ReportIncident, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "report", p)
     hub = hub_of(request)
-    view = hub.view(p)
-    unknown = [s for s in body.subject_ids if s not in view.subjects]
-    ensure(not unknown, 422, f"no subject {', '.join(unknown)}")
-    args = {
-        **body.model_dump(),
-        "incident_id": hub.new_id(),
-        "occurred_at": iso(body.occurred_at or hub.clock.now()),
-        "subject_ids": list(dict.fromkeys(body.subject_ids)),
-    }
-    return await submit(request, viewer, p, "report_incident", args)
+    hub.view(p)  # 404 for a partnership that does not exist
+    command = commands.ReportIncident(
+        incident_id=hub.new_id(),
+        category=body.category,
+        venue=body.venue,
+        occurred_at=iso(body.occurred_at or hub.clock.now()),
+        description=body.description,
+        loss_value=body.loss_value,
+        subject_ids=list(dict.fromkeys(body.subject_ids)),
+    )
+    return await submit(request, viewer, p, command)
 
 
 @router.get("/incidents", tags=["incidents"])
@@ -164,8 +163,8 @@ async def crime_reference(
 ) -> dict[str, Any]:
     require(viewer, "crime_reference", p)
     _incident(request, p, incident_id, viewer)
-    args = {"incident_id": incident_id, "crime_reference": body.crime_reference}
-    return await submit(request, viewer, p, "record_crime_reference", args)
+    command = commands.RecordCrimeReference(incident_id=incident_id, crime_reference=body.crime_reference)
+    return await submit(request, viewer, p, command)
 
 
 @router.post("/incidents/{incident_id}/link-subject", status_code=201, tags=["incidents"])
@@ -174,10 +173,8 @@ async def link_subject(
 ) -> dict[str, Any]:
     require(viewer, "follow", p)
     _incident(request, p, incident_id, viewer)
-    ensure(body.subject_id in hub_of(request).view(p).subjects, 422, f"no subject {body.subject_id}")
-    return await submit(
-        request, viewer, p, "link_subject", {"incident_id": incident_id, "subject_id": body.subject_id}
-    )
+    command = commands.LinkSubject(incident_id=incident_id, subject_id=body.subject_id)
+    return await submit(request, viewer, p, command)
 
 
 @router.post("/incidents/{incident_id}/close", status_code=201, tags=["incidents"])
@@ -187,6 +184,4 @@ async def close(
     require(viewer, "follow", p)
     _incident(request, p, incident_id, viewer)
     outcome = (body or CloseIncident()).outcome
-    return await submit(
-        request, viewer, p, "close_incident", {"incident_id": incident_id, "outcome": outcome}
-    )
+    return await submit(request, viewer, p, commands.CloseIncident(incident_id=incident_id, outcome=outcome))

@@ -12,11 +12,12 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from api.access import member_of, require
 from api.auth import EVERY_PARTNERSHIP, TOKEN_SECONDS, issue_token
 from api.common import Signed, ensure, hub_of, submit
-from hub.domain import Command, Rejected, iso
+from hub.bootstrap import SYSTEM_PARTNERSHIP, Hub
+from hub.domain import Actor, Rejected, iso
 from hub.privacy.passwords import check_password, hash_password
-from hub.service import SYSTEM_PARTNERSHIP, Actor, Hub
-from projections.live import Viewer
-from schemas.commands import (
+from projections.audience import Viewer
+from schemas import commands
+from schemas.bodies import (
     AddVenue,
     ChangeVenue,
     EnrolMember,
@@ -24,6 +25,8 @@ from schemas.commands import (
     OpenChannel,
     RegisterPartnership,
 )
+from schemas.commands import Submission
+from schemas.roles import MANAGED_BY_COORDINATOR, capabilities, enrols
 
 router = APIRouter(prefix="/v1")
 
@@ -37,15 +40,15 @@ async def login(
     """OAuth2 password flow: a signed token valid for an hour. The password may also be a
     one-time enrolment code that a coordinator issued for a device; it works once."""
     hub = hub_of(request)
-    found = hub.users().get(username)
+    found = hub.queries.users().get(username)
     member = found[1] if found and found[1]["active"] else None
-    stored = hub.password_hash(member) if member else None
+    stored = hub.queries.password_hash(member) if member else None
     if not await asyncio.to_thread(check_password, stored, password):
         code_id = await asyncio.to_thread(_matching_code, hub, member, password) if member else None
         if code_id is None:
             raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
         assert found is not None and member is not None
-        use = Command(hub.new_id(), "use_enrolment_code", {"username": username, "code_id": code_id})
+        use = Submission(hub.new_id(), commands.UseEnrolmentCode(username=username, code_id=code_id))
         try:
             await hub.submit(found[0], use, Actor(username, member["role"]))
         except Rejected as error:
@@ -64,7 +67,7 @@ def _matching_code(hub: Hub, member: dict[str, Any], code: str) -> str | None:
     for code_id, issued in member.get("codes", {}).items():
         if issued["used"] or issued["expires_at"] <= now:
             continue
-        if check_password(hub.opened_hash(issued["code_hash"]), code.strip().upper()):
+        if check_password(hub.queries.opened_hash(issued["code_hash"]), code.strip().upper()):
             return str(code_id)
     return None
 
@@ -78,13 +81,16 @@ def refresh(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
 
 @router.get("/me", tags=["auth"])
 def me(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
-    """Who the token says you are, with your partnerships' names and venues."""
+    """Who the token says you are, with your partnerships' names and venues, and what your
+    role may do (`can`: the keys of the role matrix, so the web app keeps no copy of it)."""
     hub = hub_of(request)
     visible = [p for p in hub.views if p != SYSTEM_PARTNERSHIP and member_of(viewer, p)]
     return {
         "user": viewer.user,
         "role": viewer.role,
         "venue": viewer.venue,
+        "can": capabilities(viewer.role),
+        "enrols": enrols(viewer.role),
         "partnerships": [_summary(hub.view(p)) for p in visible if hub.views[p].name],
     }
 
@@ -105,7 +111,8 @@ async def register_partnership(
 ) -> dict[str, Any]:
     require(viewer, "manage_partnerships")
     ensure(not body.id.startswith("_"), 422, "partnership ids may not start with '_'")
-    return await submit(request, viewer, body.id, "register_partnership", body.model_dump())
+    command = commands.RegisterPartnership(id=body.id, name=body.name, retention_days=body.retention_days)
+    return await submit(request, viewer, body.id, command)
 
 
 @router.get("/partnerships", tags=["set-up"])
@@ -128,8 +135,9 @@ def get_partnership(request: Request, p: str, viewer: Viewer = Signed) -> dict[s
 async def add_venue(request: Request, p: str, body: AddVenue, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
-    args = {"venue_id": body.id, "name": body.name, "kind": body.kind}
-    return await submit(request, viewer, p, "add_venue", args)
+    return await submit(
+        request, viewer, p, commands.AddVenue(venue_id=body.id, name=body.name, kind=body.kind)
+    )
 
 
 @router.patch("/partnerships/{p}/venues/{venue}", status_code=201, tags=["set-up"])
@@ -138,14 +146,15 @@ async def change_venue(
 ) -> dict[str, Any]:
     require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
-    return await submit(request, viewer, p, "change_venue", {"venue_id": venue, **body.model_dump()})
+    command = commands.ChangeVenue(venue_id=venue, name=body.name, kind=body.kind)
+    return await submit(request, viewer, p, command)
 
 
 @router.delete("/partnerships/{p}/venues/{venue}", status_code=201, tags=["set-up"])
 async def remove_venue(request: Request, p: str, venue: str, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
-    return await submit(request, viewer, p, "remove_venue", {"venue_id": venue})
+    return await submit(request, viewer, p, commands.RemoveVenue(venue_id=venue))
 
 
 @router.post("/partnerships/{p}/channels", status_code=201, tags=["set-up"])
@@ -154,7 +163,7 @@ async def open_channel(
 ) -> dict[str, Any]:
     require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
-    return await submit(request, viewer, p, "open_channel", {"channel": body.id, "name": body.name})
+    return await submit(request, viewer, p, commands.OpenChannel(channel=body.id, name=body.name))
 
 
 @router.post("/partnerships/{p}/members", status_code=201, tags=["set-up"])
@@ -164,19 +173,16 @@ async def enrol_member(
     require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
     ensure(
-        viewer.role == "admin" or body.role not in ("admin", "coordinator"),
+        viewer.role == "admin" or body.role in MANAGED_BY_COORDINATOR,
         403,
         f"a coordinator may not enrol a {body.role}",
     )
     ensure(body.role != "admin", 422, "admins are made with `hub admin create`")
-    ensure(body.username not in hub_of(request).users(), 409, f"username {body.username} is taken")
-    args = {
-        "username": body.username,
-        "role": body.role,
-        "venue": body.venue,
-        "password_hash": hub_of(request).seal_password(body.username, hash_password(body.password)),
-    }
-    return await submit(request, viewer, p, "enrol_member", args)
+    ensure(body.username not in hub_of(request).queries.users(), 409, f"username {body.username} is taken")
+    command = commands.EnrolMember(
+        username=body.username, role=body.role, venue=body.venue, password_hash=hash_password(body.password)
+    )
+    return await submit(request, viewer, p, command)
 
 
 @router.get("/partnerships/{p}/members", tags=["set-up"])
@@ -198,13 +204,10 @@ async def enrolment_code(
     code = "-".join(secrets.token_hex(2).upper() for _ in range(3))
     hours = (body or EnrolmentCode()).hours
     expires_at = iso(hub.clock.now() + timedelta(hours=hours))
-    args = {
-        "username": username,
-        "code_id": hub.new_id(),
-        "code_hash": hub.seal_password(username, hash_password(code)),
-        "expires_at": expires_at,
-    }
-    answer = await submit(request, viewer, p, "issue_enrolment_code", args)
+    command = commands.IssueEnrolmentCode(
+        username=username, code_id=hub.new_id(), code_hash=hash_password(code), expires_at=expires_at
+    )
+    answer = await submit(request, viewer, p, command)
     return {**answer, "code": code, "expires_at": expires_at}
 
 
@@ -212,4 +215,4 @@ async def enrolment_code(
 async def revoke_member(request: Request, p: str, username: str, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
-    return await submit(request, viewer, p, "revoke_member", {"username": username})
+    return await submit(request, viewer, p, commands.RevokeMember(username=username))

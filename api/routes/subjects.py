@@ -9,12 +9,13 @@ from fastapi.responses import Response
 
 from api.access import require
 from api.common import Signed, command_id, ensure, hub_of, submit
-from hub.domain import iso
+from hub.bootstrap import Hub
+from hub.domain import exclusion, subject
 from hub.privacy.photos import MAX_BYTES, BadImage
-from hub.service import Hub
-from projections.live import VENUE_ROLES, Viewer, audience
-from projections.views import PartnershipView, active_exclusions
-from schemas.commands import EraseSubject, IdentifySubject, RegisterSubject
+from projections.audience import Viewer
+from schemas import commands
+from schemas.bodies import EraseSubject, IdentifySubject, RegisterSubject
+from schemas.events import PRIVATE_FIELDS
 
 router = APIRouter(prefix="/v1/partnerships/{p}", tags=["subjects"])
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/v1/partnerships/{p}", tags=["subjects"])
 def present(hub: Hub, p: str, subject_id: str) -> dict[str, Any]:
     """A subject as screens show it: personal data opened, or marked erased."""
     record = hub.view(p).subjects[subject_id]
-    personal = hub.personal(p, subject_id)
+    personal = hub.queries.personal(p, subject_id)
     return {
         "subject_id": subject_id,
         "id_sought": record["id_sought"],
@@ -36,33 +37,11 @@ def present(hub: Hub, p: str, subject_id: str) -> dict[str, Any]:
     }
 
 
-def visible_subjects(hub: Hub, view: PartnershipView, viewer: Viewer) -> set[str]:
-    """Subjects a user may see: all for a coordinator; otherwise the excluded (in the
-    user's scope), the ID-sought, and those named in an active alert."""
-    if viewer.role == "coordinator":
-        return set(view.subjects)
-    now = iso(hub.clock.now())
-    seen = {
-        x["subject_id"]
-        for x in active_exclusions(view, now)
-        if viewer.role not in VENUE_ROLES or not x["venues"] or viewer.venue in x["venues"]
-    }
-    if viewer.role != "auditor":
-        seen |= {s for s, r in view.subjects.items() if r["id_sought"]}
-        seen |= {
-            a["subject_id"]
-            for a in view.alerts.values()
-            if a["status"] == "active"
-            and a.get("subject_id")
-            and audience(view, {"type": "alert.broadcast", "data": a}).admits(viewer)
-        }
-    return seen
-
-
 def _known(hub: Hub, p: str, subject_id: str, viewer: Viewer) -> None:
     view = hub.view(p)
     ensure(
-        subject_id in view.subjects and subject_id in visible_subjects(hub, view, viewer),
+        subject_id in view.subjects
+        and subject_id in hub.queries.visible_subjects(p, viewer.role, viewer.venue),
         404,
         f"no subject {subject_id}",
     )
@@ -73,15 +52,12 @@ async def register(
     request: Request, p: str, body: RegisterSubject, viewer: Viewer = Signed
 ) -> dict[str, Any]:
     require(viewer, "manage_subjects", p)
-    hub_of(request).view(p)
     hub = hub_of(request)
-    subject_id = hub.new_id()
-    args = {
-        "subject_id": subject_id,
-        "personal": hub.seal(subject_id, body.model_dump()),
-        "id_sought": body.name is None,
-    }
-    return await submit(request, viewer, p, "register_subject", args)
+    hub.view(p)  # 404 for a partnership that does not exist
+    command = commands.RegisterSubject(
+        subject_id=hub.new_id(), personal=body.model_dump(), id_sought=body.name is None
+    )
+    return await submit(request, viewer, p, command)
 
 
 @router.get("/subjects")
@@ -117,7 +93,7 @@ async def add_photo(
     command_id(request, viewer)  # a bad Idempotency-Key is refused before the photo is kept
     photo_id = hub.new_id()
     save_image(hub, subject_id, photo_id, await read_upload(image))
-    return await submit(request, viewer, p, "add_photo", {"subject_id": subject_id, "photo_id": photo_id})
+    return await submit(request, viewer, p, commands.AddPhoto(subject_id=subject_id, photo_id=photo_id))
 
 
 async def read_upload(image: UploadFile) -> bytes:
@@ -154,11 +130,9 @@ async def identify(
     require(viewer, "manage_subjects", p)
     hub = hub_of(request)
     _known(hub, p, subject_id, viewer)
-    old = hub.personal(p, subject_id) or {}
-    personal = hub.seal(subject_id, {**old, **body.model_dump()})
-    return await submit(
-        request, viewer, p, "identify_subject", {"subject_id": subject_id, "personal": personal}
-    )
+    old = hub.queries.personal(p, subject_id) or {}
+    command = commands.IdentifySubject(subject_id=subject_id, personal={**old, **body.model_dump()})
+    return await submit(request, viewer, p, command)
 
 
 @router.get("/subjects/{subject_id}/export")
@@ -178,8 +152,8 @@ def export(request: Request, p: str, subject_id: str, viewer: Viewer = Signed) -
 
     events = [
         {k: v for k, v in e.items() if k != "data"}
-        | {"data": {k: v for k, v in e["data"].items() if k != "personal"}}
-        for stream in (f"subject-{subject_id}", f"exclusion-{subject_id}")
+        | {"data": {k: v for k, v in e["data"].items() if k not in PRIVATE_FIELDS}}
+        for stream in (subject.stream(subject_id), exclusion.stream(subject_id))
         for e in hub.log.read_stream(p, stream)
     ]
     return {
@@ -200,4 +174,4 @@ async def erase(
     require(viewer, "manage_subjects", p)
     _known(hub_of(request), p, subject_id, viewer)
     reason = (body or EraseSubject()).reason
-    return await submit(request, viewer, p, "erase_subject", {"subject_id": subject_id, "reason": reason})
+    return await submit(request, viewer, p, commands.EraseSubject(subject_id=subject_id, reason=reason))

@@ -1,25 +1,17 @@
-"""Pure domain: deciders (initial, evolve, decide) for each stream, and the processors.
+"""Pure domain: one decider per stream (initial, evolve, decide), and the processors.
 
 Nothing here reads a clock, a file or a socket: time and identifiers arrive in the
-command's context, so every rule is a given/when/then test and replay is deterministic.
+command and its context, so every rule is a given/when/then test and replay is
+deterministic. `hub.domain.registry` joins the deciders into one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 TWELVE_MONTHS = timedelta(days=365)
 SIX_MONTHS = timedelta(days=182)
-
-
-@dataclass(frozen=True)
-class Fact:
-    """An event as a decider states it, before the log gives it a place."""
-
-    type: str
-    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -32,24 +24,34 @@ class Context:
 
 
 @dataclass(frozen=True)
-class Command:
-    """What someone (or a processor) asks of the hub: an action and its arguments.
+class Actor:
+    """Who gives a command: a member and the role they act in, or a processor."""
 
-    `id` makes retries harmless: a command id already answered writes nothing again.
-    """
+    user: str
+    role: str
 
-    id: str
-    action: str
-    args: dict[str, Any] = field(default_factory=dict)
-    causation_id: str | None = None
+    def as_dict(self) -> dict[str, str]:
+        return {"user": self.user, "role": self.role}
 
 
-class Rejected(Exception):
+class Refusal(Exception):
+    """A command the hub will not carry out; nothing was written."""
+
+
+class Rejected(Refusal):
     """A command the rules refuse (answered 409)."""
 
 
-class NotFound(Exception):
+class NotFound(Refusal):
     """A command aimed at something that does not exist (answered 404)."""
+
+
+class Forbidden(Refusal):
+    """A command this member may not give (answered 403)."""
+
+
+class Invalid(Refusal):
+    """A command that names something it may not (answered 422)."""
 
 
 def iso(moment: datetime) -> str:

@@ -1,15 +1,26 @@
 """The subject stream: a person of interest, their personal data, photos and erasure.
 
-Facts carry personal data in the clear under "personal"; the log's mapper seals it with
-the subject's own key before it is written.
+Personal data arrives sealed with the subject's own key (hub/privacy/sealing.py seals it
+where the command enters the hub); the decider never sees it in the clear.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, assert_never
 
-from hub.domain import Fact, NotFound, Rejected
+from hub.domain import Context, NotFound, Rejected
+from hub.domain.decider import Decider, Evolution
+from hub.domain.partnership import Partnership
+from schemas.commands import AddPhoto, EraseSubject, IdentifySubject, RegisterSubject
+from schemas.events import (
+    Event,
+    Sealed,
+    SubjectErased,
+    SubjectIdentified,
+    SubjectPhotoAdded,
+    SubjectRegistered,
+)
 
 
 @dataclass(frozen=True)
@@ -31,16 +42,28 @@ def initial() -> Subject:
     return Subject()
 
 
-def evolve(state: Subject, type: str, data: dict[str, Any]) -> Subject:
-    if type == "subject.registered":
-        return replace(state, exists=True, id_sought=data["id_sought"])
-    if type == "subject.photo_added":
-        return replace(state, photos=state.photos + 1)
-    if type == "subject.identified":
-        return replace(state, id_sought=False)
-    if type == "subject.erased":
-        return replace(state, erased=True)
-    return state
+EVOLUTIONS: dict[str, Evolution[Subject]] = {
+    SubjectRegistered.TYPE: lambda s, d: replace(s, exists=True, id_sought=d["id_sought"]),
+    SubjectPhotoAdded.TYPE: lambda s, d: replace(s, photos=s.photos + 1),
+    SubjectIdentified.TYPE: lambda s, d: replace(s, id_sought=False),
+    SubjectErased.TYPE: lambda s, d: replace(s, erased=True),
+}
+
+Commands = RegisterSubject | AddPhoto | IdentifySubject | EraseSubject
+
+
+def decide(command: Commands, state: Subject, ctx: Context, setup: Partnership) -> list[Event]:
+    match command:
+        case RegisterSubject():
+            return register(state, command.subject_id, command.personal, command.id_sought)
+        case AddPhoto():
+            return add_photo(state, command.subject_id, command.photo_id)
+        case IdentifySubject():
+            return identify(state, command.subject_id, command.personal)
+        case EraseSubject():
+            return erase(state, command.subject_id, command.reason)
+        case _:
+            assert_never(command)
 
 
 def _live(state: Subject, subject_id: str) -> None:
@@ -51,29 +74,33 @@ def _live(state: Subject, subject_id: str) -> None:
 
 
 def register(
-    state: Subject, subject_id: str, personal: dict[str, Any], id_sought: bool = False
-) -> list[Fact]:
+    state: Subject, subject_id: str, personal: Sealed | dict[str, Any], id_sought: bool = False
+) -> list[Event]:
     """Register a known subject, or an ID-sought one (an image, no name yet)."""
     if state.exists:
         raise Rejected(f"subject {subject_id} already exists")
     data = {"subject_id": subject_id, "id_sought": id_sought, "personal": personal}
-    return [Fact("subject.registered", data)]
+    return [SubjectRegistered.model_validate(data)]
 
 
-def add_photo(state: Subject, subject_id: str, photo_id: str) -> list[Fact]:
+def add_photo(state: Subject, subject_id: str, photo_id: str) -> list[Event]:
     _live(state, subject_id)
     if state.photos >= MAX_PHOTOS:
         raise Rejected(f"subject {subject_id} already has {MAX_PHOTOS} photos")
-    return [Fact("subject.photo_added", {"subject_id": subject_id, "photo_id": photo_id})]
+    return [SubjectPhotoAdded(subject_id=subject_id, photo_id=photo_id)]
 
 
-def identify(state: Subject, subject_id: str, personal: dict[str, Any]) -> list[Fact]:
+def identify(state: Subject, subject_id: str, personal: Sealed | dict[str, Any]) -> list[Event]:
     _live(state, subject_id)
     if not state.id_sought:
         raise Rejected(f"subject {subject_id} is already identified")
-    return [Fact("subject.identified", {"subject_id": subject_id, "personal": personal})]
+    return [SubjectIdentified.model_validate({"subject_id": subject_id, "personal": personal})]
 
 
-def erase(state: Subject, subject_id: str, reason: str) -> list[Fact]:
+def erase(state: Subject, subject_id: str, reason: str) -> list[Event]:
     _live(state, subject_id)
-    return [Fact("subject.erased", {"subject_id": subject_id, "reason": reason})]
+    return [SubjectErased(subject_id=subject_id, reason=reason)]
+
+
+decider = Decider.of("subject", Commands, lambda c: stream(c.subject_id), initial, EVOLUTIONS, decide)
+evolve = decider.evolve

@@ -23,7 +23,7 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,10 +33,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from hub.domain import Command
+from hub.application.refusals import refusal
+from hub.domain import Actor
 from hub.log.chain import stamp
-from hub.log.port import Appended, Conflict, Pending, Unavailable, Verification, refusal
+from hub.log.port import Appended, Commit, Conflict, Pending, Unavailable, Verification
 from hub.log.sqlite import Replicated, SqliteLog
+from schemas.commands import Submission
 
 log = logging.getLogger("hub.kafka")
 
@@ -176,13 +178,8 @@ class ReplicaReads:
         self.partitions = partitions
         self.topics = topics
 
-    @property
-    def on_commit(self) -> Any:
-        return self.replica.on_commit
-
-    @on_commit.setter
-    def on_commit(self, hook: Any) -> None:
-        self.replica.on_commit = hook
+    def subscribe(self, on_commit: Commit) -> None:
+        self.replica.subscribe(on_commit)
 
     def answer_for(self, partnership: str, command_id: str) -> dict[str, Any] | None:
         return self.replica.answer_for(partnership, command_id)
@@ -324,7 +321,7 @@ class KafkaWriterLog(ReplicaReads):
             {"partnership": partnership, "command_id": command_id, "answer": answer, "events": []},
         )
 
-    async def refuse(self, partnership: str, command_id: str, status: int, detail: str) -> None:
+    async def refuse(self, partnership: str, command_id: str, status: int, detail: Any) -> None:
         record = {
             "partnership": partnership,
             "command_id": command_id,
@@ -414,9 +411,11 @@ async def catch_up(bootstrap: str, replica: SqliteLog, partitions: int, topics: 
 
 
 class KafkaNodeLog(ReplicaReads):
-    """An API node's log: commands go to the worker over `hub.commands`; events come back
-    through `hub.events` into the replica (feeding views and live frames), and each
-    waiting command gets its answer, or its rejection, by command id."""
+    """An API node's log and command gateway: commands go to the worker over
+    `hub.commands`; events come back through `hub.events` into the replica (feeding views
+    and live frames), and each waiting command gets its answer, or its refusal, by
+    command id. `before_submit` runs before each command is sent (the node's new subject
+    keys are published first, so no event is sealed with a key the others lack)."""
 
     def __init__(
         self,
@@ -424,6 +423,7 @@ class KafkaNodeLog(ReplicaReads):
         replica: SqliteLog,
         partitions: int = DEFAULT_PARTITIONS,
         topics: Topics = Topics(),
+        before_submit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(bootstrap, replica, partitions, topics)
         # Commands may be sent twice (the worker answers a repeat with the first answer).
@@ -432,39 +432,35 @@ class KafkaNodeLog(ReplicaReads):
         self._feed: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.caught_up = asyncio.Event()
-        # Publishes subjects' keys before a command sealed with them is sent (KeyShare).
-        self.before_submit: Callable[[], Awaitable[None]] | None = None
+        self.before_submit = before_submit
 
     async def start(self) -> None:
         await self.producer.start()
         self._feed = asyncio.create_task(self._follow())
         await self.caught_up.wait()
 
-    async def append(self, pending: Pending) -> Appended:
-        raise RuntimeError("API nodes in Kafka mode submit commands; only the worker appends")
-
-    async def submit(self, partnership: str, command: Command, actor: dict[str, str]) -> dict[str, Any]:
+    async def submit(self, partnership: str, submission: Submission, actor: Actor) -> dict[str, Any]:
         """Send a command to the worker and wait for its answer, or its refusal.
 
         Unavailable (503) says whether nothing was written (the worker decides a command
         only before its deadline, and this node read the event partition past it), or
         that this cannot be told yet (the broker does not answer).
         """
-        first = self.replica.answer_for(partnership, command.id)
+        first = self.replica.answer_for(partnership, submission.id)
         if first is not None:
             return first
         if self.before_submit is not None:
             await self.before_submit()
         loop = asyncio.get_running_loop()
-        future = self.waiting.get(command.id)
+        future = self.waiting.get(submission.id)
         if future is None:
-            future = self.waiting[command.id] = loop.create_future()
+            future = self.waiting[submission.id] = loop.create_future()
         give_up = loop.time() + COMMAND_TIMEOUT
         deadline = time.time() + COMMAND_DEADLINE
         message = {
             "partnership": partnership,
-            "command": asdict(command),
-            "actor": actor,
+            "command": submission.to_wire(),
+            "actor": actor.as_dict(),
             "deadline": deadline,
         }
         try:
@@ -489,15 +485,15 @@ class KafkaNodeLog(ReplicaReads):
             await self._settle(partnership)
             if future.done():
                 return future.result()
-            first = self.replica.answer_for(partnership, command.id)
+            first = self.replica.answer_for(partnership, submission.id)
             if first is not None:
                 return first
             raise Unavailable(
                 f"the hub's worker did not answer in time; {NOT_WRITTEN}: retry with the same Idempotency-Key"
             )
         finally:
-            if future.done() or self.waiting.get(command.id) is future:
-                self.waiting.pop(command.id, None)
+            if future.done() or self.waiting.get(submission.id) is future:
+                self.waiting.pop(submission.id, None)
 
     async def _settle(self, partnership: str) -> None:
         """Read the partnership's event partition to its current end, or raise Unavailable."""

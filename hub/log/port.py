@@ -7,11 +7,9 @@ version is stale, and remembers the answer to each command id so a retry writes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-from hub.domain import NotFound, Rejected
 
 
 class Conflict(Exception):
@@ -20,33 +18,6 @@ class Conflict(Exception):
 
 class Unavailable(Exception):
     """The log's writer did not answer in time (answered 503: retry with the same Idempotency-Key)."""
-
-
-def refused(error: Exception) -> dict[str, Any]:
-    """A refusal as it travels between processes: the HTTP status it is answered with."""
-    if isinstance(error, NotFound):
-        status = 404
-    elif isinstance(error, (Rejected, Conflict)):
-        status = 409
-    elif isinstance(error, Unavailable):
-        status = 503
-    else:
-        status = 500
-    return {"status": status, "detail": str(error) if status < 500 else type(error).__name__}
-
-
-def refusal(error: dict[str, Any]) -> Exception:
-    """The exception for a refusal that came from another process (see `refused`)."""
-    status, detail = error["status"], error["detail"]
-    if status == 404:
-        return NotFound(detail)
-    if status == 409:
-        return Rejected(detail)
-    if status == 503:
-        return Unavailable(detail)
-    if status >= 500:
-        return RuntimeError(f"the hub's writer failed on this command: {detail}")
-    return Conflict(detail)
 
 
 @dataclass
@@ -88,8 +59,11 @@ class Verification:
     reason: str | None = None
 
 
-class EventLog(Protocol):
-    async def append(self, pending: Pending) -> Appended: ...
+Commit = Callable[[list[dict[str, Any]]], None]
+
+
+class EventReader(Protocol):
+    """What a log does for its readers: history, heads, first answers, verification."""
 
     def answer_for(self, partnership: str, command_id: str) -> dict[str, Any] | None: ...
 
@@ -106,3 +80,16 @@ class EventLog(Protocol):
     def verify(self, partnership: str) -> Verification: ...
 
     def close(self) -> None: ...
+
+
+class EventSource(EventReader, Protocol):
+    """A log whose commits this process follows as they happen."""
+
+    def subscribe(self, on_commit: Commit) -> None:
+        """Call `on_commit` with each commit's events, in log order, from the log's thread."""
+
+
+class EventLog(EventSource, Protocol):
+    """A log this process writes: appends at an expected stream version, all or nothing."""
+
+    async def append(self, pending: Pending) -> Appended: ...

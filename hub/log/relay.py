@@ -24,22 +24,22 @@ JSON, each after its length (4 bytes, big-endian).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import logging
 import os
 import signal
 import struct
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from hub.domain import Command
-from hub.log.port import Appended, Pending, Unavailable, refusal, refused
+from hub.application.gateway import CommandGateway
+from hub.application.refusals import refusal, refused
+from hub.domain import Actor
+from hub.log.port import Commit, Unavailable
 from hub.log.sqlite import SqliteReader
-from hub.service import Actor, Hub
+from schemas.commands import Submission
 
 log = logging.getLogger("hub.log.relay")
 
@@ -103,18 +103,20 @@ class _Follower:
 class Relay:
     """The leader's end: commits out to every follower, followers' commands in."""
 
-    def __init__(self, hub: Hub, folder: Path) -> None:
-        self.hub = hub
+    def __init__(self, folder: Path) -> None:
         self.path = folder / SOCKET_NAME
+        self.gateway: CommandGateway | None = None
         self.followers: set[_Follower] = set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
+    async def start(self, gateway: CommandGateway) -> None:
+        """Listen for followers; their commands are decided through `gateway` (whose
+        answers wait for `synced`)."""
+        self.gateway = gateway
         self.path.unlink(missing_ok=True)
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
         self.path.chmod(0o600)
-        self.hub.synced = self.synced
 
     def send(self, events: list[dict[str, Any]]) -> None:
         """Called on the event loop with each commit's events, before the hub applies them."""
@@ -149,10 +151,12 @@ class Relay:
             writer.close()
 
     async def _decide(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
-        reply: dict[str, Any] = {"answer": request["id"]}
+        reply: dict[str, Any] = {"answer": request.get("id")}
         try:
-            command = Command(**request["command"])
-            reply["ok"] = await self.hub.submit(request["partnership"], command, Actor(**request["actor"]))
+            assert self.gateway is not None
+            submission = Submission.from_wire(request["command"])
+            actor = Actor(**request["actor"])
+            reply["ok"] = await self.gateway.submit(request["partnership"], submission, actor)
         except Exception as error:
             reply["error"] = refused(error)
             if reply["error"]["status"] >= 500:
@@ -161,7 +165,6 @@ class Relay:
             writer.write(framed(reply))
 
     async def stop(self) -> None:
-        self.hub.synced = None
         if self._server is not None:
             self._server.close()
         for follower in list(self.followers):
@@ -173,12 +176,13 @@ class Relay:
 
 
 class FollowerLog(SqliteReader):
-    """A follower's log: reads from the leader's file, commands and new events over the relay."""
+    """A follower's log and command gateway: it reads the leader's file, and sends its
+    commands to the leader and takes each commit's events from it over the relay."""
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder / "log.db")
         self.socket_path = folder / SOCKET_NAME
-        self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
+        self.on_commit: Commit | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._incoming: asyncio.StreamReader | None = None
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -239,7 +243,10 @@ class FollowerLog(SqliteReader):
             log.warning("the leader has gone: this follower stops")
             os.kill(os.getpid(), signal.SIGTERM)
 
-    async def submit(self, partnership: str, command: Command, actor: dict[str, str]) -> dict[str, Any]:
+    def subscribe(self, on_commit: Commit) -> None:
+        self.on_commit = on_commit
+
+    async def submit(self, partnership: str, submission: Submission, actor: Actor) -> dict[str, Any]:
         if self._writer is None or self._writer.is_closing():
             raise Unavailable("the hub's writer process has gone")
         number = next(self._ids)
@@ -249,8 +256,8 @@ class FollowerLog(SqliteReader):
                 {
                     "id": number,
                     "partnership": partnership,
-                    "command": dataclasses.asdict(command),
-                    "actor": actor,
+                    "command": submission.to_wire(),
+                    "actor": actor.as_dict(),
                 }
             )
         )
@@ -260,9 +267,6 @@ class FollowerLog(SqliteReader):
             raise Unavailable("the hub's writer did not answer in time; retry with the same key") from error
         finally:
             self._waiting.pop(number, None)
-
-    async def append(self, pending: Pending) -> Appended:
-        raise Unavailable("a follower process does not write: its commands go to the leader")
 
     async def stop(self) -> None:
         self._stopping = True

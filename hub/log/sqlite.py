@@ -275,6 +275,9 @@ class SqliteLog(SqliteReader):
         self._queue.put((pending, future))
         return await future
 
+    def subscribe(self, on_commit: Callable[[list[dict[str, Any]]], None]) -> None:
+        self.on_commit = on_commit
+
     def append_sync(self, pending: Pending) -> Appended:
         future: Future[Appended] = Future()
         self._queue.put((pending, future))

@@ -6,7 +6,7 @@ Subclass `LogContract` in a module whose name starts with `test_`, name the subc
 
 Only the port's behaviour is tested here: positions, stream versions, optimistic
 concurrency, idempotency, atomicity, reads, the envelope, the hash chain, reopening and
-(when the adapter has one) the `on_commit` hook. Appends run under `asyncio.run`.
+(when the adapter has one) the commit hook (`subscribe`). Appends run under `asyncio.run`.
 """
 
 from __future__ import annotations
@@ -450,7 +450,7 @@ class LogContract:
     # -- the commit hook ---------------------------------------------------------------------------------
 
     def test_on_commit_receives_committed_events_in_position_order(self, log: EventLog) -> None:
-        assert hasattr(log, "on_commit"), "every adapter feeds the hub through on_commit"
+        assert hasattr(log, "subscribe"), "every adapter feeds the hub through subscribe"
         seen: list[dict[str, Any]] = []
         lock = threading.Lock()
 
@@ -458,7 +458,7 @@ class LogContract:
             with lock:
                 seen.extend(events)
 
-        log.on_commit = hook
+        log.subscribe(hook)
         run(log.append(pending("north", "z", 0, 1)))
         with pytest.raises(Conflict):
             run(log.append(pending("north", "z", 0, 1)))

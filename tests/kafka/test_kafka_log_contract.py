@@ -55,13 +55,8 @@ class Threaded:
             asyncio.run_coroutine_threadsafe(self.inner.append(pending), self.loop)
         )
 
-    @property
-    def on_commit(self) -> Any:
-        return self.inner.on_commit
-
-    @on_commit.setter
-    def on_commit(self, hook: Any) -> None:
-        self.inner.on_commit = hook
+    def subscribe(self, hook: Any) -> None:
+        self.inner.subscribe(hook)
 
     def answer_for(self, partnership: str, command_id: str) -> dict[str, Any] | None:
         return self.inner.answer_for(partnership, command_id)

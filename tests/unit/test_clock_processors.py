@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hub.bootstrap import attach, build
+from hub.bootstrap import Hub, build, deliver
 from hub.clock import FixedClock
-from hub.domain import Command, iso
-from hub.service import Actor, Hub
+from hub.domain import Actor, iso
+from schemas.commands import Submission
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 COORDINATOR = Actor("coordinator", "coordinator")
@@ -19,26 +19,25 @@ COORDINATOR = Actor("coordinator", "coordinator")
 
 async def _hub(folder: Path, clock: FixedClock) -> Hub:
     hub = build(folder, clock)
-    hub.start()
-    attach(hub, asyncio.get_running_loop())
+    deliver(hub, asyncio.get_running_loop())
     for n, (action, args) in enumerate(
         [
             ("register_partnership", {"id": "p", "name": "P", "retention_days": 365}),
             ("add_venue", {"venue_id": "pub", "name": "Pub", "kind": "night_time"}),
         ]
     ):
-        await hub.submit("p", Command(f"setup-{n}", action, args), Actor("admin", "admin"))
+        await hub.submit("p", Submission.of(f"setup-{n}", action, args), Actor("admin", "admin"))
     return hub
 
 
 async def _subject(hub: Hub, subject_id: str) -> None:
-    personal = hub.seal(subject_id, {"name": subject_id, "aliases": [], "description": ""})
+    personal = {"name": subject_id, "aliases": [], "description": ""}
     args: dict[str, Any] = {"subject_id": subject_id, "personal": personal}
-    await hub.submit("p", Command(f"reg-{subject_id}", "register_subject", args), COORDINATOR)
+    await hub.submit("p", Submission.of(f"reg-{subject_id}", "register_subject", args), COORDINATOR)
 
 
 async def _tick(hub: Hub) -> None:
-    hub.tick()
+    hub.processors.tick()
     await hub.settle()
     await asyncio.sleep(0.05)
     await hub.settle()
@@ -53,7 +52,7 @@ def test_the_clock_expires_lapses_and_erases(tmp_path: Path) -> None:
         await _subject(hub, "forgotten")
         await hub.submit(
             "p",
-            Command(
+            Submission.of(
                 "x1",
                 "issue_exclusion",
                 {
@@ -69,7 +68,7 @@ def test_the_clock_expires_lapses_and_erases(tmp_path: Path) -> None:
         )
         await hub.submit(
             "p",
-            Command(
+            Submission.of(
                 "w1",
                 "issue_warning",
                 {"warning_id": "w1", "subject_id": "warned", "venues": [], "reason": "r"},
@@ -88,7 +87,7 @@ def test_the_clock_expires_lapses_and_erases(tmp_path: Path) -> None:
         await _tick(hub)
         assert view.warnings["w1"]["lapsed"], "a warning lapses after 12 months without another"
         assert view.subjects["forgotten"]["erased"], "no exclusion and no activity for the retention period"
-        assert hub.personal("p", "forgotten") is None
+        assert hub.queries.personal("p", "forgotten") is None
         assert not view.subjects["kept"]["erased"], "an active exclusion keeps the subject"
         assert view.exclusions["x1"]["status"] == "active"
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from hub.domain import Fact, Rejected, exclusion, iso
+from hub.domain import Rejected, exclusion, iso
 from hub.domain.processors import due, react
 from projections.views import PartnershipView, apply
+from schemas.events import Event as Fact
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -115,9 +116,9 @@ def test_exclusions_expire_at_their_end_time_without_anyone_acting() -> None:
     state = given(excluded())
     end = T0 + timedelta(days=365)
     view = view_of(excluded())
-    assert [c.action for c in due(view, end - timedelta(seconds=1))] == []
+    assert [c.command.action for c in due(view, end - timedelta(seconds=1))] == []
     [command] = due(view, end)
-    assert (command.action, command.args["exclusion_id"]) == ("expire_exclusion", "x1")
+    assert (command.command.action, command.command.exclusion_id) == ("expire_exclusion", "x1")
     [expired] = exclusion.expire(state, "x1", "s1", end)
     assert expired.type == "exclusion.expired"
 
@@ -192,14 +193,14 @@ def envelope(fact: Fact, position: int, at: datetime = T0) -> dict[str, Any]:
 def test_processors_turn_a_sighting_into_a_breach_check_and_a_breach_into_an_alert() -> None:
     sighting = {"sighting_id": "g1", "subject_id": "s1", "venue": "pub", "seen_at": iso(T0)}
     [check] = react({"id": "e1", "type": "sighting.recorded", "data": sighting, "occurred_at": iso(T0)})
-    assert (check.action, check.id) == ("place_subject", "place:e1")
+    assert (check.command.action, check.id) == ("place_subject", "place:e1")
     [breach] = exclusion.place_subject(given(excluded()), "s1", "pub", T0 + DAY, sighting_id="g1")
     [alert] = react(envelope(breach, 7))
-    assert alert.action == "breach_alert"
-    assert alert.args["venue"] == "pub"
+    assert alert.command.action == "breach_alert"
+    assert alert.command.venue == "pub"
 
 
 def test_a_second_warning_makes_the_escalation_processor_propose() -> None:
     [command] = react(envelope(warned("w2", T0), 3))
-    assert command.action == "propose_exclusion"
+    assert command.command.action == "propose_exclusion"
     assert command.id == "escalate:e3"

@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from projections import snapshots
-from projections.live import Audience, Broadcaster, Subscription, Viewer, audience, frame, ws_frame
+from projections.audience import Audience, Viewer, audience
+from projections.live import Broadcaster, Subscription, frame, ws_frame
 from projections.views import PartnershipView, active_exclusions, apply, fold
 
 P = "north"

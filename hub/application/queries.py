@@ -1,0 +1,61 @@
+"""What screens read: views, personal data opened, members, and any view as of a moment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hub.clock import Clock
+from hub.domain import NotFound, iso
+from hub.log.port import EventReader
+from projections.audience import visible_subjects
+from projections.views import PartnershipView, fold
+
+Opener = Callable[[dict[str, str]], dict[str, Any] | None]
+
+
+class Queries:
+    def __init__(
+        self, views: dict[str, PartnershipView], log: EventReader, open_sealed: Opener, clock: Clock
+    ):
+        self.views = views
+        self.log = log
+        self.open_sealed = open_sealed
+        self.clock = clock
+
+    def view(self, p: str) -> PartnershipView:
+        view = self.views.get(p)
+        if view is None or not view.name:
+            raise NotFound(f"no partnership {p}")
+        return view
+
+    def personal(self, p: str, subject_id: str) -> dict[str, Any] | None:
+        """A subject's personal data opened, or None once erased."""
+        record = self.view(p).subjects.get(subject_id)
+        if record is None or record["erased"] or record["personal"] is None:
+            return None
+        return self.open_sealed(record["personal"])
+
+    def opened_hash(self, sealed: dict[str, str]) -> str | None:
+        """A member's password or code hash, or None once destroyed."""
+        opened = self.open_sealed(sealed)
+        return None if opened is None else str(opened["hash"])
+
+    def password_hash(self, member: dict[str, Any]) -> str | None:
+        return self.opened_hash(member["password_hash"])
+
+    def visible_subjects(self, p: str, role: str, venue: str | None) -> set[str]:
+        return visible_subjects(self.view(p), role, venue, iso(self.clock.now()))
+
+    def state_as_of(self, p: str, as_of: str | None = None, position: int | None = None) -> PartnershipView:
+        """Rebuild a partnership's view as it was at a moment (recorded time) or position."""
+        events = (e for e in self.log.read(p, 1, position) if as_of is None or e["recorded_at"] <= as_of)
+        return fold(p, events)
+
+    def users(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Every enrolled member by username, with their partnership."""
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for p, view in self.views.items():
+            for username, member in view.members.items():
+                found[username] = (p, member)
+        return found

@@ -1,0 +1,53 @@
+"""Sealing personal data and secrets: the one seam between clear text and the log.
+
+A command's `SEALED` fields are sealed here with the key it names, where the command
+enters the hub and before it is decided or sent to another process; nothing else in
+the hub encrypts. Screens open what they show through hub/application/queries.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel
+
+from hub.application.gateway import CommandGateway
+from hub.domain import Actor
+from hub.privacy.cipher import Cipher
+from schemas.commands import AnyCommand, Submission
+from schemas.events import Sealed
+
+
+def _clear(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):  # a password or code hash
+        return {"hash": value}
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    return dict(value)
+
+
+def seal_command(cipher: Cipher, command: AnyCommand) -> AnyCommand:
+    """`command` with its personal fields sealed (those sealed already are kept)."""
+    clear = {name: getattr(command, name) for name in command.SEALED}
+    clear = {name: value for name, value in clear.items() if not isinstance(value, Sealed)}
+    if not clear:
+        return command
+    key = command.seal_key()
+    sealed = {name: Sealed(**cipher.seal(key, _clear(value))) for name, value in clear.items()}
+    return command.model_copy(update=sealed)
+
+
+class SealingGateway:
+    """A command gateway that seals each command's personal fields, then passes it on:
+    every command enters the hub through one of these, whatever decides it."""
+
+    def __init__(self, cipher: Cipher, inner: CommandGateway) -> None:
+        self.cipher = cipher
+        self.inner = inner
+
+    async def submit(self, p: str, submission: Submission, actor: Actor) -> dict[str, Any]:
+        command = seal_command(self.cipher, submission.command)
+        if command is not submission.command:
+            submission = replace(submission, command=command)
+        return await self.inner.submit(p, submission, actor)

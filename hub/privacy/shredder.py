@@ -1,0 +1,42 @@
+"""Erasure by crypto-shredding: when a subject is erased, its key is destroyed and the
+photo files it sealed are deleted. Nothing can open the subject's data again, in the
+log, the views, the snapshots or the exports, and the hash chain still verifies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.privacy.cipher import Cipher
+from hub.privacy.photos import PhotoStore
+from projections.views import PartnershipView
+from schemas.events import SubjectErased
+
+
+class Shredder:
+    """Reacts to `subject.erased` as it is published (never on a replay)."""
+
+    def __init__(self, cipher: Cipher, photos: PhotoStore) -> None:
+        self.cipher = cipher
+        self.photos = photos
+
+    def __call__(self, view: PartnershipView, event: dict[str, Any]) -> None:
+        """Before the erasure is applied to the view, which still lists the photos."""
+        if event["type"] == SubjectErased.TYPE:
+            self.shred(view, event["data"]["subject_id"])
+
+    def shred(self, view: PartnershipView, subject_id: str) -> None:
+        self.cipher.destroy(subject_id)
+        photos = list(view.subjects.get(subject_id, {}).get("photos", []))
+        photos += [
+            s["still_id"]
+            for s in view.sightings.values()
+            if s.get("subject_id") == subject_id and s.get("still_id")
+        ]
+        for photo_id in photos:
+            self.photos.delete(photo_id)
+
+    def recover(self, event: dict[str, Any]) -> None:
+        """For each event folded at start-up (since the snapshot): an erasure committed
+        just before the hub stopped is shredded now."""
+        if event["type"] == SubjectErased.TYPE:
+            self.cipher.destroy(event["data"]["subject_id"])
