@@ -1,4 +1,4 @@
-// The hub's web app: sign-in, role-based sections, the connection indicator.
+// The hub's web app: sign-in, the sections the member's capabilities open, the connection indicator.
 // Plain ES modules, no build step. Views live in js/views-*.js.
 
 import { ApiError, api, forgetImages, login, onSignedOut, session } from './js/api.js';
@@ -11,30 +11,36 @@ import * as audit from './js/views-audit.js';
 import * as coordinator from './js/views-coordinator.js';
 import * as receiver from './js/views-receiver.js';
 
-const RECEIVERS = new Set(['door_staff', 'retail_staff', 'cctv_operator', 'police', 'coordinator']);
-const CONTROL = new Set(['cctv_operator', 'police', 'coordinator']);
-
+// Each section and the capability (a key of the server's role matrix, as `/v1/me` lists
+// them in `can`) without which it is not shown.
 const SECTIONS = {
-  live: { title: 'Live', view: receiver.liveView },
-  gallery: { title: 'Gallery', view: receiver.galleryView },
-  report: { title: 'Report', view: receiver.reportView },
-  sighting: { title: 'Sighting', view: receiver.sightingView },
-  subjects: { title: 'Subjects', view: coordinator.subjectsView },
-  exclusions: { title: 'Exclusions', view: coordinator.exclusionsView },
-  members: { title: 'Members & venues', view: coordinator.membersView },
-  timeline: { title: 'Timeline', view: audit.timelineView },
-  verify: { title: 'Verify', view: audit.verifyView },
-  asof: { title: 'As of', view: audit.asOfView },
-  partnerships: { title: 'Partnerships', view: admin.partnershipsView },
+  live: { title: 'Live', needs: 'receive', view: receiver.liveView },
+  gallery: { title: 'Gallery', needs: 'gallery', view: receiver.galleryView },
+  report: { title: 'Report', needs: 'report', view: receiver.reportView },
+  sighting: { title: 'Sighting', needs: 'follow', view: receiver.sightingView },
+  subjects: { title: 'Subjects', needs: 'manage_subjects', view: coordinator.subjectsView },
+  exclusions: { title: 'Exclusions', needs: 'exclude', view: coordinator.exclusionsView },
+  members: { title: 'Members & venues', needs: 'manage_members', view: coordinator.membersView },
+  timeline: { title: 'Timeline', needs: 'audit', view: audit.timelineView },
+  verify: { title: 'Verify', needs: 'audit', view: audit.verifyView },
+  asof: { title: 'As of', needs: 'audit', view: audit.asOfView },
+  partnerships: { title: 'Partnerships', needs: 'manage_partnerships', view: admin.partnershipsView },
 };
 
-export function sectionsFor(role) {
-  if (role === 'auditor') return ['timeline', 'verify', 'asof', 'gallery'];
-  if (role === 'admin') return ['partnerships', 'members'];
-  const list = ['live', 'gallery', 'report'];
-  if (CONTROL.has(role)) list.push('sighting');
-  if (role === 'coordinator') list.push('subjects', 'exclusions', 'members', 'timeline');
-  return list;
+// The order of the sections, by where a member's work starts: on the radio net the live
+// feed comes first (and the coordinator's desk after it); an auditor starts at the log;
+// an admin at the partnerships. The first layout whose capability the member has is used,
+// and of it only the sections whose capability they have.
+const LAYOUTS = [
+  ['receive', ['live', 'gallery', 'report', 'sighting', 'subjects', 'exclusions', 'members', 'timeline']],
+  ['audit', ['timeline', 'verify', 'asof', 'gallery']],
+  ['manage_partnerships', ['partnerships', 'members']],
+];
+
+/** The sections for a member with the capabilities `can` (from `/v1/me`), in nav order. */
+export function sectionsFor(can = []) {
+  const layout = LAYOUTS.find(([first]) => can.includes(first));
+  return layout ? layout[1].filter((key) => can.includes(SECTIONS[key].needs)) : [];
 }
 
 const main = document.getElementById('main');
@@ -46,7 +52,10 @@ const ctx = {
   get me() { return session.me; },
   get role() { return session.me?.role; },
   get user() { return session.me?.user; },
-  get receives() { return RECEIVERS.has(session.me?.role); },
+  /** Whether the member's role may do `name` (a capability `/v1/me` lists in `can`). */
+  can(name) { return (session.me?.can || []).includes(name); },
+  /** The roles the member may enrol and revoke (`/v1/me`'s `enrols`). */
+  get enrols() { return session.me?.enrols || []; },
   partnership: null, // the partnership summary in view: {id, name, venues, channels}
   venueName(id) {
     if (!id) return '';
@@ -87,7 +96,7 @@ function showConnection() {
   } else if (!online || live.state === 'offline') {
     state = 'offline';
     text = `Offline – ${queued} queued`;
-  } else if (!ctx.receives) {
+  } else if (!ctx.can('receive')) {
     state = 'live';
     text = queued ? `Online – sending ${queued}` : 'Online';
   } else if (live.state === 'live') {
@@ -160,12 +169,13 @@ async function startSession() {
   buildNav();
   await outbox.load();
   outbox.resume();
-  if (ctx.receives) {
+  if (ctx.can('receive')) {
     live.start().catch(() => {});
   }
   showConnection();
-  if (!location.hash || location.hash === '#/' || !sectionFromHash()) {
-    location.replace(`#/${sectionsFor(session.me.role)[0]}`);
+  const first = sectionsFor(session.me.can)[0];
+  if (first && (!location.hash || location.hash === '#/' || !sectionFromHash())) {
+    location.replace(`#/${first}`);
   }
   route();
 }
@@ -173,7 +183,7 @@ async function startSession() {
 function buildNav() {
   clear(nav);
   const list = h('ul', {});
-  for (const key of sectionsFor(session.me.role)) {
+  for (const key of sectionsFor(session.me.can)) {
     const link = h('a', { href: `#/${key}`, dataset: { section: key } }, SECTIONS[key].title);
     if (key === currentSection) link.setAttribute('aria-current', 'page');
     list.append(h('li', {}, link));
@@ -195,12 +205,20 @@ function buildNav() {
 
 function sectionFromHash() {
   const key = (location.hash || '').replace(/^#\/?/, '').split('?')[0];
-  return session.me && sectionsFor(session.me.role).includes(key) ? key : null;
+  return session.me && sectionsFor(session.me.can).includes(key) ? key : null;
 }
 
 function route(force = false, moved = false) {
   if (!session.token || !session.me) return;
-  const key = sectionFromHash() || sectionsFor(session.me.role)[0];
+  const key = sectionFromHash() || sectionsFor(session.me.can)[0];
+  if (!key) {
+    currentSection = null;
+    if (cleanup) cleanup();
+    cleanup = null;
+    clear(main);
+    main.append(h('p', { class: 'panel' }, 'Your role has nothing to show in the web app.'));
+    return;
+  }
   if (key === currentSection && !force) return;
   currentSection = key;
   if (cleanup) cleanup();
@@ -259,6 +277,11 @@ async function boot() {
   }
   if (session.load()) {
     try {
+      // A session saved by an older version of the app does not say what the role may do.
+      if (!Array.isArray(session.me?.can)) {
+        session.me = await api('/v1/me');
+        session.save();
+      }
       await startSession();
       // Names, venues and channels may have changed since the last visit.
       if (navigator.onLine) ctx.refreshMe().catch(() => {});

@@ -3,29 +3,45 @@
 // posts offline waits in the app's own outbox (IndexedDB), not in this worker.
 
 const CACHE = 'hub-shell-v1';
+// What the page loads besides its modules. The modules are found by following the imports
+// from the entry point, so a new module needs no change here.
 const SHELL = [
   '/',
   '/manifest.webmanifest',
   '/static/styles.css',
-  '/static/app.js',
-  '/static/js/api.js',
-  '/static/js/alarm.js',
-  '/static/js/dom.js',
-  '/static/js/live.js',
-  '/static/js/outbox.js',
-  '/static/js/views-admin.js',
-  '/static/js/views-audit.js',
-  '/static/js/views-coordinator.js',
-  '/static/js/views-receiver.js',
   '/static/icons/icon-192.png',
   '/static/icons/icon-512.png',
   '/static/icons/icon-maskable-512.png',
   '/static/icons/apple-touch-icon.png',
 ];
+const ENTRY = '/static/app.js';
+// The specifier of a static import or re-export at the start of a line (not in a comment).
+const IMPORT = /^\s*(?:import|export)\s*(?:[^'";]*?\bfrom\s*)?['"]([^'"]+)['"]/gm;
+
+/** Cache the entry module and every module it imports, directly or not. */
+async function cacheModules(cache) {
+  const seen = new Set();
+  const queue = [new URL(ENTRY, self.location.origin).href];
+  while (queue.length) {
+    const url = queue.shift();
+    if (seen.has(url)) continue;
+    seen.add(url);
+    const answer = await fetch(url, { cache: 'no-cache' });
+    if (!answer.ok) throw new Error(`${url}: ${answer.status}`);
+    const source = await answer.clone().text();
+    await cache.put(url, answer);
+    for (const [, specifier] of source.matchAll(IMPORT)) {
+      const next = new URL(specifier, url);
+      if (next.origin === self.location.origin) queue.push(next.href);
+    }
+  }
+}
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
-    caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()),
+    caches.open(CACHE)
+      .then((cache) => Promise.all([cache.addAll(SHELL), cacheModules(cache)]))
+      .then(() => self.skipWaiting()),
   );
 });
 

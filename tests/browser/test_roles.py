@@ -45,6 +45,29 @@ def images_loaded(page: Any, selector: str) -> None:
     )
 
 
+# What each demo member's nav shows, in order: the web app works it out from the
+# capabilities `/v1/me` lists (`can`), with no copy of the role matrix of its own.
+SECTIONS = {
+    "door.redlion": ["live", "gallery", "report"],
+    "shop.pharmacy": ["live", "gallery", "report"],
+    "cctv": ["live", "gallery", "report", "sighting"],
+    "pcso": ["live", "gallery", "report", "sighting"],
+    "coordinator": ["live", "gallery", "report", "sighting", "subjects", "exclusions", "members", "timeline"],
+    "auditor": ["timeline", "verify", "asof", "gallery"],
+    "admin": ["partnerships", "members"],
+}
+
+
+def test_each_role_sees_the_sections_its_capabilities_open(app: App) -> None:
+    for username, sections in SECTIONS.items():
+        page = app.open(username, DESKTOP)
+        links = page.locator("#nav a")
+        expect(links).to_have_count(len(sections))
+        assert links.evaluate_all("links => links.map((a) => a.dataset.section)") == sections, username
+        expect(page.locator(f".view[data-view={sections[0]}]")).to_be_visible()
+        page.context.close()
+
+
 def test_door_staff_feed_ack_broadcast_gallery_report(app: App, demo: Server) -> None:
     page = app.open("door.redlion")
     expect(page.locator("#conn")).to_have_text("Live")

@@ -18,7 +18,8 @@ const listeners = new Set();
 export const session = {
   token: null,
   expiresAt: 0,
-  me: null, // {user, role, venue, partnerships: [{id, name, venues, channels, position}]}
+  // {user, role, venue, can: [capability], enrols: [role], partnerships: [{id, name, venues, channels, position}]}
+  me: null,
 
   load() {
     try {

@@ -350,7 +350,6 @@ export function membersView(container, ctx) {
     return null;
   }
   const partnership = ctx.partnership.id;
-  const isAdmin = ctx.role === 'admin';
   const venueList = h('ul', { class: 'records', 'aria-label': 'Venues' });
   const channelList = h('ul', { class: 'records', 'aria-label': 'Radio channels' });
   const memberBody = h('tbody');
@@ -389,14 +388,15 @@ export function membersView(container, ctx) {
   });
 
   const memberError = errorBox();
-  const roles = ['door_staff', 'retail_staff', 'cctv_operator', 'police', 'auditor'].concat(isAdmin ? ['coordinator'] : []);
+  // The roles this member may enrol (and revoke), as the server says in `/v1/me`.
+  const roles = ctx.enrols;
   const venueSlot = h('div');
   const memberForm = h('form', { class: 'stack', 'aria-label': 'Enrol a member' },
     h('div', { class: 'row' },
       field('Username', h('input', { name: 'username', required: true, maxlength: '64', pattern: '[A-Za-z0-9][A-Za-z0-9_.\\-]*', autocomplete: 'off' })),
       field('Password', h('input', { name: 'password', type: 'password', required: true, minlength: '8', autocomplete: 'new-password' }), 'At least 8 characters.')),
     h('div', { class: 'row' },
-      field('Role', select('role', roles.map((r) => [r, ROLE_LABEL[r]]), 'door_staff')),
+      field('Role', select('role', roles.map((r) => [r, ROLE_LABEL[r] || r]), 'door_staff')),
       venueSlot),
     memberError,
     h('button', { type: 'submit', class: 'primary' }, 'Enrol member'));
@@ -458,7 +458,7 @@ export function membersView(container, ctx) {
       for (const m of members) {
         const error = errorBox();
         const cell = h('td', {});
-        if (m.active && m.username !== ctx.user && (isAdmin || !['coordinator', 'admin'].includes(m.role))) {
+        if (m.active && m.username !== ctx.user && roles.includes(m.role)) {
           const revoke = h('button', { type: 'button', class: 'small danger', 'aria-label': `Revoke access for ${m.username}` }, 'Revoke');
           revoke.addEventListener('click', () => run(error, () => command(p(partnership, `/members/${m.username}/revoke`), {}), async () => {
             toast(`${m.username}: access revoked.`);

@@ -14,7 +14,6 @@ const CATEGORIES = [
   ['theft', 'Theft'], ['violence', 'Violence'], ['asb', 'Anti-social behaviour'], ['fraud', 'Fraud'],
   ['criminal_damage', 'Criminal damage'], ['refused_entry', 'Refused entry'], ['other', 'Other'],
 ];
-const CONTROL = new Set(['cctv_operator', 'police', 'coordinator']);
 
 // Acknowledgements on their way: "p/alert_id" → 'socket' | 'queued'.
 const pendingAcks = new Map();
@@ -95,10 +94,10 @@ export function placeVenue(ctx) {
   return (venues.find((v) => v.kind !== 'control_room') || venues[0] || {}).id;
 }
 
-/** Subjects a user can pick: those in the gallery, and every subject for a coordinator. */
+/** Subjects a user can pick: those in the gallery, and every subject for those who manage them. */
 async function pickableSubjects(ctx) {
   const partnership = ctx.partnership.id;
-  if (ctx.role === 'coordinator') {
+  if (ctx.can('manage_subjects')) {
     const all = await api(p(partnership, '/subjects'));
     return all.filter((s) => !s.erased);
   }
@@ -175,10 +174,10 @@ export function liveView(container, ctx) {
       h('div', { class: 'tools' },
         h('span', { class: 'check' }, closedToggle, h('label', { for: 'show-closed' }, 'Show closed')),
         h('span', { class: 'check' }, soundToggle, h('label', { for: 'sound-on', title: 'Sound and vibration for urgent and emergency alerts' }, 'Sound')))),
-    broadcastForm(ctx),
     feed,
     empty,
   );
+  if (ctx.can('broadcast')) feed.before(broadcastForm(ctx));
 
   function card(alert) {
     const key = `${alert.partnership}/${alert.alert_id}`;
@@ -189,7 +188,7 @@ export function liveView(container, ctx) {
     ack.addEventListener('click', () => acknowledge(alert));
     const actions = h('div', { class: 'actions' }, ack);
     let resolve = null;
-    if (CONTROL.has(ctx.role) || alert.posted_by === ctx.user) {
+    if (ctx.can('close_alert') || alert.posted_by === ctx.user) {
       resolve = h('button', { type: 'button', class: 'secondary', 'aria-describedby': textId }, 'Resolve');
       resolve.addEventListener('click', () => close(alert, resolve));
       actions.append(resolve);
@@ -385,7 +384,8 @@ function broadcastForm(ctx) {
     }).catch(() => { subjectsLoaded = false; });
   };
   details.addEventListener('toggle', loadSubjects);
-  if (ctx.role === 'cctv_operator' || ctx.role === 'coordinator') details.open = window.innerWidth >= 900;
+  // Those who follow the whole partnership from a desk broadcast most: open it on a wide screen.
+  if (ctx.can('follow')) details.open = window.innerWidth >= 900;
   loadSubjects();
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -413,6 +413,7 @@ export function galleryView(container, ctx) {
   const search = h('input', { type: 'search', name: 'q', id: 'gallery-search', autocomplete: 'off', placeholder: 'e.g. red hair, Deano' });
   const count = h('p', { class: 'muted', role: 'status', id: 'gallery-count' });
   const grid = h('ul', { class: 'gallery', 'aria-label': 'Active exclusions' });
+  // Wording only (the server does the scoping): `/v1/me` does not say whose gallery is their venue's.
   const scope = ctx.me.venue && (ctx.role === 'door_staff' || ctx.role === 'retail_staff')
     ? `People excluded from ${ctx.venueName(ctx.me.venue)}` : 'People under an active exclusion';
   container.append(
@@ -546,7 +547,7 @@ function incidentItem(ctx, i, reload) {
       `Reported by ${i.reported_by}`,
       i.loss_value ? ` · loss £${Number(i.loss_value).toFixed(2)}` : '',
       i.crime_reference ? ` · crime ref ${i.crime_reference}` : ''));
-  if ((ctx.role === 'police' || ctx.role === 'coordinator') && !i.crime_reference) {
+  if (ctx.can('crime_reference') && !i.crime_reference) {
     const input = h('input', { name: 'crime_reference', maxlength: '64', autocomplete: 'off' });
     const form = h('form', { class: 'inline' }, field('Crime reference', input), h('button', { type: 'submit', class: 'small' }, 'Record'));
     form.addEventListener('submit', async (e) => {
