@@ -48,8 +48,11 @@ def read_token(secret: str, token: str) -> Viewer:
     return Viewer(str(claims["sub"]), str(claims["role"]), frozenset(partnerships), venue)
 
 
-def viewer_from(request: Request) -> Viewer:
-    """The signed-in user for an HTTP request, still enrolled and not revoked (or 401)."""
+async def viewer_from(request: Request) -> Viewer:
+    """The signed-in user for an HTTP request, still enrolled and not revoked (or 401).
+
+    `async`, so FastAPI calls it on the event loop: a plain function would be sent to a
+    worker thread on every request (it takes microseconds; the hop took far more)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -64,5 +67,7 @@ def viewer_from(request: Request) -> Viewer:
 
 
 def still_enrolled(hub: Any, viewer: Viewer) -> bool:
-    found = hub.queries.users().get(viewer.user)
-    return bool(found and found[1]["active"] and found[1]["role"] == viewer.role)
+    """The token's member is enrolled in the role it names, and not revoked."""
+    where = None if EVERY_PARTNERSHIP in viewer.partnerships else viewer.partnerships
+    member = hub.queries.member(viewer.user, where)
+    return bool(member and member["active"] and member["role"] == viewer.role)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hub.clock import Clock
@@ -51,6 +51,15 @@ class Queries:
         """Rebuild a partnership's view as it was at a moment (recorded time) or position."""
         events = (e for e in self.log.read(p, 1, position) if as_of is None or e["recorded_at"] <= as_of)
         return fold(p, events)
+
+    def member(self, username: str, partnerships: Iterable[str] | None = None) -> dict[str, Any] | None:
+        """A member's record, looked up in `partnerships` (None: in every partnership)."""
+        for p in self.views if partnerships is None else partnerships:
+            view = self.views.get(p)
+            member = view.members.get(username) if view is not None else None
+            if member is not None:
+                return member
+        return None
 
     def users(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Every enrolled member by username, with their partnership."""

@@ -8,11 +8,13 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from hub.log.port import Pending, Verification
+from hub.domain import iso
+from hub.log.port import Conflict, Pending, Verification
 
 GENESIS = "0" * 64
 
@@ -28,15 +30,26 @@ def chain(prev_hash: str, body: bytes) -> str:
 
 
 class _Ids:
-    """Time-ordered unique ids: 48-bit milliseconds then 80 random bits, monotonic here."""
+    """Time-ordered unique ids: 48-bit milliseconds then 80 random bits, monotonic here.
+
+    The random bits come from the system's CSPRNG, read 256 ids' worth at a time (one
+    `getrandom` call per id cost more than the rest of the id)."""
+
+    BATCH = 256
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last = 0
+        self._random = b""
+        self._used = 0
 
     def new(self) -> str:
         with self._lock:
-            value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+            if self._used >= len(self._random):
+                self._random, self._used = os.urandom(10 * self.BATCH), 0
+            bits = int.from_bytes(self._random[self._used : self._used + 10], "big")
+            self._used += 10
+            value = (int(time.time() * 1000) << 80) | bits
             self._last = value = max(value, self._last + 1)
         return f"{value:032x}"
 
@@ -80,6 +93,22 @@ def stamp_bodies(
         prev_hash = envelope["hash"] = chain(prev_hash, body)
         stored.append((envelope, body))
     return stored
+
+
+def recorded_now() -> str:
+    """The moment a writer records a batch: UTC, the log's one text form of a moment."""
+    return iso(datetime.now(UTC))
+
+
+def expect_version(pending: Pending, version: int) -> None:
+    """Refuse a write whose stream moved on since the writer read it (nothing is written)."""
+    if version != pending.expected_version:
+        raise Conflict(f"stream {pending.stream} is at version {version}, not {pending.expected_version}")
+
+
+def answer_of(pending: Pending, stored: list[dict[str, Any]]) -> dict[str, Any]:
+    """A command's answer: what its decider named (the new id) and its events' positions."""
+    return {**pending.answer, "positions": [e["position"] for e in stored]}
 
 
 def check_chain(partnership: str, envelopes: Iterator[tuple[bytes, str]]) -> Verification:

@@ -24,7 +24,6 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -35,8 +34,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from hub.application.refusals import refusal
 from hub.domain import Actor
-from hub.log.chain import stamp
-from hub.log.port import Appended, Commit, Conflict, Pending, Unavailable, Verification
+from hub.log.chain import answer_of, expect_version, recorded_now, stamp
+from hub.log.port import Appended, Commit, Pending, Unavailable, Verification
 from hub.log.sqlite import Replicated, SqliteLog
 from schemas.commands import Submission
 
@@ -292,16 +291,13 @@ class KafkaWriterLog(ReplicaReads):
             if first is not None:
                 return Appended(first, [], duplicate=True)
             version = self.replica.stream_version(p, pending.stream)
-            if version != pending.expected_version:
-                raise Conflict(
-                    f"stream {pending.stream} is at version {version}, not {pending.expected_version}"
-                )
+            expect_version(pending, version)
             deadline = DEADLINE.get()
             if deadline is not None and time.time() > deadline:
                 raise Expired("the command reached the hub's worker after its deadline; nothing was written")
             position, prev = self.replica.head_and_hash(p)
-            stored = stamp(pending, position, prev, version, _now())
-            answer = {**pending.answer, "positions": [e["position"] for e in stored]}
+            stored = stamp(pending, position, prev, version, recorded_now())
+            answer = answer_of(pending, stored)
             record = {"partnership": p, "command_id": pending.command_id, "answer": answer, "events": stored}
             try:
                 offset = await self._produce(p, record)
@@ -349,10 +345,6 @@ class KafkaWriterLog(ReplicaReads):
         await self.producer.stop()
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _replicated(partition: int, offset: int, record: dict[str, Any]) -> Replicated:
     if "error" in record:
         return Replicated([], offset=(partition, offset + 1))
@@ -384,17 +376,26 @@ async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
     return True
 
 
+async def resume(
+    consumer: AIOKafkaConsumer, topics: Topics, partitions: int, replica: SqliteLog
+) -> dict[TopicPartition, int]:
+    """Point the consumer at every event partition, where the replica left off; returns
+    each partition's current end."""
+    assigned = [TopicPartition(topics.events, n) for n in range(partitions)]
+    consumer.assign(assigned)
+    done = replica.offsets()
+    for tp in assigned:
+        consumer.seek(tp, done.get(tp.partition, 0))
+    ends: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
+    return ends
+
+
 async def catch_up(bootstrap: str, replica: SqliteLog, partitions: int, topics: Topics) -> int:
     """Consume `hub.events` from the replica's offsets to the current end; returns records stored."""
     consumer = events_consumer(bootstrap)
     await consumer.start()
     try:
-        assigned = [TopicPartition(topics.events, n) for n in range(partitions)]
-        consumer.assign(assigned)
-        done = replica.offsets()
-        for tp in assigned:
-            consumer.seek(tp, done.get(tp.partition, 0))
-        ends = await consumer.end_offsets(assigned)
+        ends = await resume(consumer, topics, partitions, replica)
         stored = 0
         while not await reached(consumer, ends):
             batch = await consumer.getmany(timeout_ms=500)
@@ -519,12 +520,7 @@ class KafkaNodeLog(ReplicaReads):
             try:
                 await consumer.start()
                 self._consumer = consumer
-                assigned = [TopicPartition(self.topics.events, n) for n in range(self.partitions)]
-                consumer.assign(assigned)
-                done = self.replica.offsets()
-                for tp in assigned:
-                    consumer.seek(tp, done.get(tp.partition, 0))
-                ends = await consumer.end_offsets(assigned)
+                ends = await resume(consumer, self.topics, self.partitions, self.replica)
                 while True:
                     if not self.caught_up.is_set() and await reached(consumer, ends):
                         self.caught_up.set()

@@ -15,13 +15,20 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Union
 
 import orjson
 
-from hub.log.chain import GENESIS, canonical, check_chain, stamp_bodies
+from hub.log.chain import (
+    GENESIS,
+    answer_of,
+    canonical,
+    check_chain,
+    expect_version,
+    recorded_now,
+    stamp_bodies,
+)
 from hub.log.port import Appended, Conflict, Pending, Verification
 
 SCHEMA = """
@@ -138,10 +145,6 @@ def _settle(pairs: list[tuple[asyncio.Future[Appended], Appended | BaseException
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class SqliteReader:
@@ -312,7 +315,7 @@ class SqliteLog(SqliteReader):
 
     def _commit(self, batch: list[tuple[Pending | Replicated, _Reply]]) -> None:
         """Stage every queued write, then write them all in one transaction and one fsync."""
-        staged = _Staged(dict(self._heads), _now())
+        staged = _Staged(dict(self._heads), recorded_now())
         self._prefetch([item for item, _ in batch if isinstance(item, Pending)], staged)
         outcomes: list[Appended | BaseException] = []
         for item, _ in batch:
@@ -390,13 +393,12 @@ class SqliteLog(SqliteReader):
             return Appended(first, [], duplicate=True)
         key = (p, pending.stream)
         version = staged.versions.get(key, self._version(p, pending.stream))
-        if version != pending.expected_version:
-            raise Conflict(f"stream {pending.stream} is at version {version}, not {pending.expected_version}")
+        expect_version(pending, version)
         position, prev = staged.heads.get(p, (0, GENESIS))
         stamped = stamp_bodies(pending, position, prev, version, staged.recorded_at)
         stored = [envelope for envelope, _ in stamped]
         rows = [_row(envelope, body) for envelope, body in stamped]
-        answer = {**pending.answer, "positions": [e["position"] for e in stored]}
+        answer = answer_of(pending, stored)
         encoded = orjson.dumps(answer)
         if stored:
             staged.heads[p] = (stored[-1]["position"], stored[-1]["hash"])
