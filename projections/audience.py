@@ -112,6 +112,7 @@ RULES: dict[str, Rule] = {
             e.MemberAccessRevoked.TYPE,
             e.EnrolmentCodeIssued.TYPE,
             e.EnrolmentCodeUsed.TYPE,
+            e.VenueInspected.TYPE,
         ),
         _coordinators,
     ),

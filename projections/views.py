@@ -32,6 +32,7 @@ class PartnershipView:
     warnings: dict[str, dict[str, Any]] = field(default_factory=dict)
     exclusions: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    awards: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(self).items()}
@@ -235,6 +236,17 @@ def _exclusion_breached(view: PartnershipView, data: dict[str, Any], e: dict[str
     _touch(view, data["subject_id"], e["occurred_at"])
 
 
+def _venue_inspected(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
+    award = view.awards.setdefault(
+        data["venue"], {"venue": data["venue"], "awarded_at": None, "inspections": []}
+    )
+    inspection = {**data, "recorded_by": e["actor"]["user"]}
+    award["inspections"].append(inspection)
+    award.update(outcome=data["outcome"], inspected_at=data["inspected_at"], actions=data["actions"])
+    if data["outcome"] == "passed":
+        award["awarded_at"] = data["inspected_at"]
+
+
 HANDLERS = {
     events.PartnershipRegistered.TYPE: _partnership_registered,
     events.VenueAdded.TYPE: _venue_added,
@@ -267,6 +279,7 @@ HANDLERS = {
     events.ExclusionRevoked.TYPE: _exclusion_step,
     events.ExclusionExpired.TYPE: _exclusion_step,
     events.ExclusionBreached.TYPE: _exclusion_breached,
+    events.VenueInspected.TYPE: _venue_inspected,
 }
 
 

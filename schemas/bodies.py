@@ -7,7 +7,7 @@ event shape.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -159,3 +159,19 @@ __all__ = [
     "ReportIncident",
     "ResolveAlert",
 ]
+
+
+Criterion = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RecordInspection(Body):
+    """A Safer Socialising Award inspection of a night-time venue, by its panel."""
+
+    venue: str = Identifier
+    inspected_at: datetime | None = None
+    panel: list[Literal["partnership", "police", "licensing", "fire"]] = Field(min_length=1, max_length=4)
+    criteria: dict[Criterion, bool] = Field(min_length=1, max_length=40)
+    outcome: Literal["passed", "failed"]
+    actions: str = Field(default="", max_length=5000)
+
+    _tz = field_validator("inspected_at")(_aware)

@@ -333,6 +333,21 @@ class CloseIncident(Command):
     outcome: str
 
 
+# -- the Safer Socialising Award -----------------------------------------------------------------------
+
+
+class RecordInspection(Command):
+    action: Literal["record_inspection"] = "record_inspection"
+    ANSWER = "inspection_id"
+    inspection_id: str
+    venue: str
+    inspected_at: Moment
+    panel: list[str]
+    criteria: dict[str, bool]
+    outcome: Literal["passed", "failed"]
+    actions: str = ""
+
+
 AnyCommand = Annotated[
     RegisterPartnership
     | AddVenue
@@ -365,7 +380,8 @@ AnyCommand = Annotated[
     | ReportIncident
     | LinkSubject
     | RecordCrimeReference
-    | CloseIncident,
+    | CloseIncident
+    | RecordInspection,
     Field(discriminator="action"),
 ]
 

@@ -8,7 +8,7 @@ leave them out (`PRIVATE_FIELDS`). Replay trusts the log and reads the raw JSON.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -290,6 +290,22 @@ class IncidentNoted(Event):
     subject_id: str
     incident_id: str
     occurred_at: str
+
+
+# -- the Safer Socialising Award -----------------------------------------------------------------------
+
+
+class VenueInspected(Event):
+    """A panel inspected a night-time venue for the award: passed (awarded) or failed."""
+
+    TYPE = "award.inspected"
+    inspection_id: str
+    venue: str
+    inspected_at: str
+    panel: list[str]
+    criteria: dict[str, bool]
+    outcome: Literal["passed", "failed"]
+    actions: str = ""
 
 
 def _event_types() -> dict[str, type[Event]]:

@@ -32,6 +32,8 @@ CAN: dict[str, frozenset[str]] = {
     "statistics": frozenset({"coordinator", "auditor", "police"}),
     "manage_members": frozenset({"coordinator", "admin"}),
     "manage_partnerships": frozenset({"admin"}),
+    "record_inspection": COORDINATOR,
+    "awards": CONTROL | {"auditor"},
 }
 
 

@@ -41,6 +41,7 @@ PARTNERSHIPS = frozenset({"admin"})
 FOLLOW = frozenset({"cctv_operator", "police", "coordinator"})  # follow an incident, close alerts
 CRIME_REFERENCE = frozenset({"police", "coordinator"})
 STATISTICS = frozenset({"coordinator", "auditor", "police"})
+AWARDS = FOLLOW | {"auditor"}  # the Safer Socialising Award's standings; the coordinator records
 
 # The matrix above, by the action names of api/access.py's CAN table.
 EXPECTED_CAN = {
@@ -57,6 +58,8 @@ EXPECTED_CAN = {
     "statistics": STATISTICS,
     "manage_members": MEMBERS,
     "manage_partnerships": PARTNERSHIPS,
+    "record_inspection": COORDINATOR,
+    "awards": AWARDS,
 }
 
 OWN, OTHER = "north", "south"
@@ -551,6 +554,20 @@ ENDPOINTS = [
         query={"as_of": "2030-01-01T00:00:00+00:00"},
     ),
     Endpoint("statistics", "GET", P + "/statistics", STATISTICS),
+    Endpoint(
+        "record inspection",
+        "POST",
+        P + "/awards/inspections",
+        COORDINATOR,
+        201,
+        body=lambda w, p, r: {
+            "venue": f"{p}-pub",
+            "panel": ["partnership", "police"],
+            "criteria": {"door staff trained": True},
+            "outcome": "passed",
+        },
+    ),
+    Endpoint("awards", "GET", P + "/awards", AWARDS),
 ]
 
 CASES = [

@@ -316,6 +316,14 @@ def _commands(run: Run) -> None:
     }
     do("short exclusion x3", "coordinator", "POST", "/exclusions", ("exclusion.expired",), json=short)
     do("erase s2", "coordinator", "POST", f"/subjects/{ids['s2']}/erase", json={"reason": "request"})
+    inspection = {"venue": PUB, "panel": ["partnership", "police", "licensing", "fire"], "outcome": "passed"}
+    do(
+        "inspect the pub",
+        "coordinator",
+        "POST",
+        "/awards/inspections",
+        json={**inspection, "criteria": {"CCTV": True}},
+    )
 
 
 # -- normalising what legitimately differs ----------------------------------------------------------
