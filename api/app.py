@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.routes
 from api import live, web
+from api.access import describe_roles
 from api.metrics import EVENTS, LATENCY, POSITION, REGISTRY, REQUESTS
 from hub import __version__
 from hub.application.refusals import STATUS, detail_of
@@ -113,6 +114,7 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
         lifespan=lifespan,
     )
     for module in _route_modules():
+        describe_roles(module.router)
         app.include_router(module.router)
     app.include_router(live.router)
     web.mount(app)

@@ -10,7 +10,7 @@ from api.auth import viewer_from
 from hub.bootstrap import Hub
 from hub.domain import Actor
 from projections.audience import Viewer
-from schemas.commands import AnyCommand, Submission
+from schemas.commands import Command, Submission
 
 IDEMPOTENCY_KEY_MAX = 200
 
@@ -33,7 +33,7 @@ def command_id(request: Request, viewer: Viewer) -> str:
 
 
 async def submit(
-    request: Request, viewer: Viewer, p: str, command: AnyCommand, part: str = ""
+    request: Request, viewer: Viewer, p: str, command: Command, part: str = ""
 ) -> dict[str, Any]:
     """Submit a command as the signed-in member; a refusal becomes its 4xx by the app's
     handlers (hub/application/refusals.py).

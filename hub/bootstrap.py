@@ -117,6 +117,7 @@ def assemble(
     remote: CommandGateway | None = None,
     synced: Callable[[], Any] | None = None,
     owns: Callable[[str], bool] = lambda p: True,
+    saves_snapshots: bool = True,
 ) -> Hub:
     """Build the parts around a log. Commands are decided here (`decide_here`, the log this
     process writes, with the processors) or sent to `remote`; the views come from the
@@ -137,9 +138,19 @@ def assemble(
     shredder = Shredder(cipher, photos)
     reactions: list[Reaction] = [shredder] + ([processors] if processors is not None else [])
     publisher = Publisher(views, aggregates, Broadcaster(), reactions)
-    publisher.fold(log, on_folded=shredder.recover)
+    publisher.fold(log)
+    shredder.recover(views)
     queries = Queries(views, log, cipher.open, clock)
-    return Hub(gateway, queries, publisher, log, photos, clock, processors, snapshot_path)
+    return Hub(
+        gateway,
+        queries,
+        publisher,
+        log,
+        photos,
+        clock,
+        processors,
+        snapshot_path if saves_snapshots else None,
+    )
 
 
 def build(folder: Path, clock: Clock | None = None) -> Hub:
@@ -210,8 +221,10 @@ async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -
 async def _follower(folder: Path, clock: Clock, loop: asyncio.AbstractEventLoop) -> Running:
     log = FollowerLog(folder)
     await log.connect()
-    hub = assemble(folder, log, Cipher(KeyStore(folder / "keys.db")), clock, None, remote=log)
-    hub.snapshot_path = None  # the leader's snapshot: read at start, written only by the leader
+    # the leader's snapshot: read at start, written only by the leader
+    hub = assemble(
+        folder, log, Cipher(KeyStore(folder / "keys.db")), clock, None, remote=log, saves_snapshots=False
+    )
     deliver(hub, loop)
     log.start()
     return Running(hub, ticks=False, parts=[log])

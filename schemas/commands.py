@@ -13,6 +13,8 @@ sealed with the key `seal_key()` names where the command enters the hub
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -348,50 +350,28 @@ class RecordInspection(Command):
     actions: str = ""
 
 
-AnyCommand = Annotated[
-    RegisterPartnership
-    | AddVenue
-    | ChangeVenue
-    | RemoveVenue
-    | OpenChannel
-    | EnrolMember
-    | IssueEnrolmentCode
-    | UseEnrolmentCode
-    | RevokeMember
-    | BroadcastAlert
-    | RaiseBreachAlert
-    | AcknowledgeAlert
-    | CloseAlert
-    | RegisterSubject
-    | AddPhoto
-    | IdentifySubject
-    | EraseSubject
-    | IssueWarning
-    | IssueExclusion
-    | ConfirmExclusion
-    | ServeExclusion
-    | AppealExclusion
-    | RevokeExclusion
-    | ExpireExclusion
-    | LapseWarning
-    | ProposeExclusion
-    | PlaceSubject
-    | RecordSighting
-    | ReportIncident
-    | LinkSubject
-    | RecordCrimeReference
-    | CloseIncident
-    | RecordInspection,
-    Field(discriminator="action"),
-]
-
-_COMMANDS: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
-COMMAND_TYPES: dict[str, type[Command]] = {
-    get_args(model.model_fields["action"].annotation)[0]: model for model in get_args(get_args(AnyCommand)[0])
-}
+def _command_types() -> dict[str, type[Command]]:
+    """Every command model, by its action name: the classes whose `action` is a Literal."""
+    found: dict[str, type[Command]] = {}
+    todo = list(Command.__subclasses__())
+    while todo:
+        model = todo.pop()
+        todo.extend(model.__subclasses__())
+        (action, *more) = get_args(model.model_fields["action"].annotation) or ("",)
+        if action:
+            assert not more and action not in found, f"command {action} is defined twice"
+            found[action] = model
+    return dict(sorted(found.items()))
 
 
-def parse_command(action: str, args: dict[str, Any]) -> AnyCommand:
+COMMAND_TYPES = _command_types()
+# The tagged union of every command, on its action name: what arrives from another
+# process is parsed into the one model its action names.
+ANY_COMMAND: Any = Annotated[reduce(or_, COMMAND_TYPES.values()), Field(discriminator="action")]
+_COMMANDS: TypeAdapter[Command] = TypeAdapter(ANY_COMMAND)
+
+
+def parse_command(action: str, args: dict[str, Any]) -> Command:
     """The command for an action and its arguments; pydantic's ValidationError if malformed."""
     return _COMMANDS.validate_python({**args, "action": action})
 
@@ -401,7 +381,7 @@ class Submission:
     """One command as it is submitted: its id (a retry with it writes nothing) and its cause."""
 
     id: str
-    command: AnyCommand
+    command: Command
     causation_id: str | None = None
 
     def to_wire(self) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from api.access import require
-from api.common import Signed, ensure, hub_of, submit
+from api.access import May
+from api.common import ensure, hub_of, submit
 from projections.audience import Viewer, sees_alert
 from schemas import commands
 from schemas.bodies import BroadcastAlert, ResolveAlert
@@ -18,26 +18,25 @@ router = APIRouter(prefix="/v1/partnerships/{p}", tags=["alerts"])
 
 @router.post("/alerts", status_code=201)
 async def broadcast(
-    request: Request, p: str, body: BroadcastAlert, viewer: Viewer = Signed
+    request: Request, p: str, body: BroadcastAlert, viewer: Viewer = May("broadcast")
 ) -> dict[str, Any]:
-    require(viewer, "broadcast", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
     command = commands.BroadcastAlert(alert_id=hub_of(request).new_id(), **body.model_dump())
     return await submit(request, viewer, p, command)
 
 
 @router.post("/alerts/{alert_id}/ack", status_code=201)
-async def acknowledge(request: Request, p: str, alert_id: str, viewer: Viewer = Signed) -> dict[str, Any]:
-    require(viewer, "receive", p)
+async def acknowledge(
+    request: Request, p: str, alert_id: str, viewer: Viewer = May("receive")
+) -> dict[str, Any]:
     _visible_alert(request, p, alert_id, viewer)
     return await submit(request, viewer, p, commands.AcknowledgeAlert(alert_id=alert_id))
 
 
 @router.post("/alerts/{alert_id}/resolve", status_code=201)
 async def resolve(
-    request: Request, p: str, alert_id: str, body: ResolveAlert | None = None, viewer: Viewer = Signed
+    request: Request, p: str, alert_id: str, body: ResolveAlert | None = None, viewer: Viewer = May("receive")
 ) -> dict[str, Any]:
-    require(viewer, "receive", p)
     alert = _visible_alert(request, p, alert_id, viewer)
     ensure(
         may(viewer.role, "close_alert") or alert["posted_by"] == viewer.user,
@@ -51,10 +50,9 @@ async def resolve(
 
 @router.get("/alerts")
 def list_alerts(
-    request: Request, p: str, active: bool = False, limit: int = 200, viewer: Viewer = Signed
+    request: Request, p: str, active: bool = False, limit: int = 200, viewer: Viewer = May("receive")
 ) -> list[dict[str, Any]]:
     """Alerts the user may see, newest first: the active ones, or the radio log."""
-    require(viewer, "receive", p)
     ensure(1 <= limit <= 5000, 422, "limit must be between 1 and 5000")
     view = hub_of(request).view(p)
     found = []

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api.access import require
-from api.common import Signed, command_id, ensure, hub_of, submit
+from api.access import May
+from api.common import command_id, ensure, hub_of, submit
 from api.routes.subjects import read_upload, save_image
 from hub.domain import iso
 from projections.audience import Viewer
@@ -43,9 +43,8 @@ async def _sighting_body(request: Request) -> tuple[PostSighting, Any]:
         "requestBody": {"content": {"application/json": {"schema": PostSighting.model_json_schema()}}}
     },
 )
-async def post_sighting(request: Request, p: str, viewer: Viewer = Signed) -> dict[str, Any]:
+async def post_sighting(request: Request, p: str, viewer: Viewer = May("report")) -> dict[str, Any]:
     """A subject seen at a venue; with no subject, an ID-sought person is registered."""
-    require(viewer, "report", p)
     hub = hub_of(request)
     view = hub.view(p)
     body, still = await _sighting_body(request)
@@ -82,17 +81,15 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = Signed) -> di
 
 
 @router.get("/sightings", tags=["sightings"])
-def list_sightings(request: Request, p: str, viewer: Viewer = Signed) -> list[dict[str, Any]]:
-    require(viewer, "report", p)
+def list_sightings(request: Request, p: str, viewer: Viewer = May("report")) -> list[dict[str, Any]]:
     sightings = hub_of(request).view(p).sightings.values()
     return [s for s in reversed(sightings) if _at_own_venue(viewer, s["venue"])][:500]
 
 
 @router.get("/sightings/{sighting_id}/still", tags=["sightings"])
 def get_still(
-    request: Request, p: str, sighting_id: str, size: str = "full", viewer: Viewer = Signed
+    request: Request, p: str, sighting_id: str, size: str = "full", viewer: Viewer = May("report")
 ) -> Response:
-    require(viewer, "report", p)
     hub = hub_of(request)
     sighting = hub.view(p).sightings.get(sighting_id)
     ensure(
@@ -113,8 +110,9 @@ def _at_own_venue(viewer: Viewer, venue: str) -> bool:
 
 
 @router.post("/incidents", status_code=201, tags=["incidents"])
-async def report(request: Request, p: str, body: ReportIncident, viewer: Viewer = Signed) -> dict[str, Any]:
-    require(viewer, "report", p)
+async def report(
+    request: Request, p: str, body: ReportIncident, viewer: Viewer = May("report")
+) -> dict[str, Any]:
     hub = hub_of(request)
     hub.view(p)  # 404 for a partnership that does not exist
     command = commands.ReportIncident(
@@ -131,9 +129,8 @@ async def report(request: Request, p: str, body: ReportIncident, viewer: Viewer 
 
 @router.get("/incidents", tags=["incidents"])
 def list_incidents(
-    request: Request, p: str, status: str | None = None, viewer: Viewer = Signed
+    request: Request, p: str, status: str | None = None, viewer: Viewer = May("report")
 ) -> list[dict[str, Any]]:
-    require(viewer, "report", p)
     incidents = hub_of(request).view(p).incidents.values()
     return [
         i
@@ -152,16 +149,16 @@ def _incident(request: Request, p: str, incident_id: str, viewer: Viewer) -> dic
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"])
-def get_incident(request: Request, p: str, incident_id: str, viewer: Viewer = Signed) -> dict[str, Any]:
-    require(viewer, "report", p)
+def get_incident(
+    request: Request, p: str, incident_id: str, viewer: Viewer = May("report")
+) -> dict[str, Any]:
     return _incident(request, p, incident_id, viewer)
 
 
 @router.post("/incidents/{incident_id}/crime-reference", status_code=201, tags=["incidents"])
 async def crime_reference(
-    request: Request, p: str, incident_id: str, body: CrimeReference, viewer: Viewer = Signed
+    request: Request, p: str, incident_id: str, body: CrimeReference, viewer: Viewer = May("crime_reference")
 ) -> dict[str, Any]:
-    require(viewer, "crime_reference", p)
     _incident(request, p, incident_id, viewer)
     command = commands.RecordCrimeReference(incident_id=incident_id, crime_reference=body.crime_reference)
     return await submit(request, viewer, p, command)
@@ -169,9 +166,8 @@ async def crime_reference(
 
 @router.post("/incidents/{incident_id}/link-subject", status_code=201, tags=["incidents"])
 async def link_subject(
-    request: Request, p: str, incident_id: str, body: LinkSubject, viewer: Viewer = Signed
+    request: Request, p: str, incident_id: str, body: LinkSubject, viewer: Viewer = May("follow")
 ) -> dict[str, Any]:
-    require(viewer, "follow", p)
     _incident(request, p, incident_id, viewer)
     command = commands.LinkSubject(incident_id=incident_id, subject_id=body.subject_id)
     return await submit(request, viewer, p, command)
@@ -179,9 +175,12 @@ async def link_subject(
 
 @router.post("/incidents/{incident_id}/close", status_code=201, tags=["incidents"])
 async def close(
-    request: Request, p: str, incident_id: str, body: CloseIncident | None = None, viewer: Viewer = Signed
+    request: Request,
+    p: str,
+    incident_id: str,
+    body: CloseIncident | None = None,
+    viewer: Viewer = May("follow"),
 ) -> dict[str, Any]:
-    require(viewer, "follow", p)
     _incident(request, p, incident_id, viewer)
     outcome = (body or CloseIncident()).outcome
     return await submit(request, viewer, p, commands.CloseIncident(incident_id=incident_id, outcome=outcome))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 
-from api.access import member_of, require
+from api.access import May, member_of, require
 from api.auth import EVERY_PARTNERSHIP, TOKEN_SECONDS, issue_token
 from api.common import Signed, ensure, hub_of, submit
 from hub.bootstrap import SYSTEM_PARTNERSHIP, Hub
@@ -107,9 +107,8 @@ def _summary(view: Any) -> dict[str, Any]:
 
 @router.post("/partnerships", status_code=201, tags=["set-up"])
 async def register_partnership(
-    request: Request, body: RegisterPartnership, viewer: Viewer = Signed
+    request: Request, body: RegisterPartnership, viewer: Viewer = May("manage_partnerships")
 ) -> dict[str, Any]:
-    require(viewer, "manage_partnerships")
     ensure(not body.id.startswith("_"), 422, "partnership ids may not start with '_'")
     command = commands.RegisterPartnership(id=body.id, name=body.name, retention_days=body.retention_days)
     return await submit(request, viewer, body.id, command)
@@ -132,8 +131,9 @@ def get_partnership(request: Request, p: str, viewer: Viewer = Signed) -> dict[s
 
 
 @router.post("/partnerships/{p}/venues", status_code=201, tags=["set-up"])
-async def add_venue(request: Request, p: str, body: AddVenue, viewer: Viewer = Signed) -> dict[str, Any]:
-    require(viewer, "manage_members", p)
+async def add_venue(
+    request: Request, p: str, body: AddVenue, viewer: Viewer = May("manage_members")
+) -> dict[str, Any]:
     hub_of(request).view(p)  # 404 for a partnership that does not exist
     return await submit(
         request, viewer, p, commands.AddVenue(venue_id=body.id, name=body.name, kind=body.kind)
@@ -142,35 +142,33 @@ async def add_venue(request: Request, p: str, body: AddVenue, viewer: Viewer = S
 
 @router.patch("/partnerships/{p}/venues/{venue}", status_code=201, tags=["set-up"])
 async def change_venue(
-    request: Request, p: str, venue: str, body: ChangeVenue, viewer: Viewer = Signed
+    request: Request, p: str, venue: str, body: ChangeVenue, viewer: Viewer = May("manage_members")
 ) -> dict[str, Any]:
-    require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
     command = commands.ChangeVenue(venue_id=venue, name=body.name, kind=body.kind)
     return await submit(request, viewer, p, command)
 
 
 @router.delete("/partnerships/{p}/venues/{venue}", status_code=201, tags=["set-up"])
-async def remove_venue(request: Request, p: str, venue: str, viewer: Viewer = Signed) -> dict[str, Any]:
-    require(viewer, "manage_members", p)
+async def remove_venue(
+    request: Request, p: str, venue: str, viewer: Viewer = May("manage_members")
+) -> dict[str, Any]:
     hub_of(request).view(p)  # 404 for a partnership that does not exist
     return await submit(request, viewer, p, commands.RemoveVenue(venue_id=venue))
 
 
 @router.post("/partnerships/{p}/channels", status_code=201, tags=["set-up"])
 async def open_channel(
-    request: Request, p: str, body: OpenChannel, viewer: Viewer = Signed
+    request: Request, p: str, body: OpenChannel, viewer: Viewer = May("manage_members")
 ) -> dict[str, Any]:
-    require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
     return await submit(request, viewer, p, commands.OpenChannel(channel=body.id, name=body.name))
 
 
 @router.post("/partnerships/{p}/members", status_code=201, tags=["set-up"])
 async def enrol_member(
-    request: Request, p: str, body: EnrolMember, viewer: Viewer = Signed
+    request: Request, p: str, body: EnrolMember, viewer: Viewer = May("manage_members")
 ) -> dict[str, Any]:
-    require(viewer, "manage_members", p)
     hub_of(request).view(p)  # 404 for a partnership that does not exist
     ensure(
         viewer.role == "admin" or body.role in MANAGED_BY_COORDINATOR,
@@ -186,18 +184,20 @@ async def enrol_member(
 
 
 @router.get("/partnerships/{p}/members", tags=["set-up"])
-def list_members(request: Request, p: str, viewer: Viewer = Signed) -> list[dict[str, Any]]:
-    require(viewer, "manage_members", p)
+def list_members(request: Request, p: str, viewer: Viewer = May("manage_members")) -> list[dict[str, Any]]:
     members = hub_of(request).view(p).members.values()
     return [{k: v for k, v in m.items() if k not in ("password_hash", "codes")} for m in members]
 
 
 @router.post("/partnerships/{p}/members/{username}/enrolment-code", status_code=201, tags=["set-up"])
 async def enrolment_code(
-    request: Request, p: str, username: str, body: EnrolmentCode | None = None, viewer: Viewer = Signed
+    request: Request,
+    p: str,
+    username: str,
+    body: EnrolmentCode | None = None,
+    viewer: Viewer = May("manage_members"),
 ) -> dict[str, Any]:
     """A one-time code to sign in a member's device, shown once: only its hash is kept."""
-    require(viewer, "manage_members", p)
     hub = hub_of(request)
     member = hub.view(p).members.get(username)
     ensure(member is not None and member["active"], 404, f"no active member {username}")
@@ -212,7 +212,8 @@ async def enrolment_code(
 
 
 @router.post("/partnerships/{p}/members/{username}/revoke", status_code=201, tags=["set-up"])
-async def revoke_member(request: Request, p: str, username: str, viewer: Viewer = Signed) -> dict[str, Any]:
-    require(viewer, "manage_members", p)
+async def revoke_member(
+    request: Request, p: str, username: str, viewer: Viewer = May("manage_members")
+) -> dict[str, Any]:
     hub_of(request).view(p)  # 404 for a partnership that does not exist
     return await submit(request, viewer, p, commands.RevokeMember(username=username))

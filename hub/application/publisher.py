@@ -29,12 +29,7 @@ class Publisher:
         self.reactions = tuple(reactions)
         self.published = 0
 
-    def fold(
-        self,
-        log: EventReader,
-        on_folded: Callable[[dict[str, Any]], None] | None = None,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> int:
+    def fold(self, log: EventReader, on_progress: Callable[[int], None] | None = None) -> int:
         """Bring every view to the head of the log (start-up, after the snapshot); no
         frames, no reactions. Returns how many events were folded."""
         folded = 0
@@ -44,8 +39,6 @@ class Publisher:
                 view = self.views[p] = PartnershipView(p)
             for event in log.read(p, view.position + 1):
                 apply(view, event)
-                if on_folded is not None:
-                    on_folded(event)
                 folded += 1
                 if on_progress and folded % 100_000 == 0:
                     on_progress(folded)

@@ -55,8 +55,8 @@ class Invalid(Refusal):
 
 
 def iso(moment: datetime) -> str:
-    """The one text form of a moment in the log: UTC, microseconds, 'Z'."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The one text form of a moment in the log: UTC, microseconds, 'Z' (a four-digit year)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse(text: str) -> datetime:

@@ -33,39 +33,28 @@ SYSTEM = "hub"
 PROCESSOR = Actor(SYSTEM, "system")
 
 
+def _place(command_id: str, cause: str, subject_id: str, venue: str, seen_at: str, **by: str) -> Submission:
+    """Breach detection: the subject was placed at a venue, by a sighting or an incident."""
+    return Submission(
+        command_id, PlaceSubject(subject_id=subject_id, venue=venue, seen_at=seen_at, **by), cause
+    )
+
+
 def react(event: dict[str, Any]) -> list[Submission]:
     """Commands that follow from one event in the log."""
     kind, data, cause = event["type"], event["data"], event["id"]
     if kind == SightingRecorded.TYPE and data.get("subject_id"):
-        place = PlaceSubject(
-            subject_id=data["subject_id"],
-            venue=data["venue"],
-            seen_at=data["seen_at"],
-            sighting_id=data["sighting_id"],
-        )
-        return [Submission(f"place:{cause}", place, cause)]
+        by = {"sighting_id": data["sighting_id"]}
+        return [_place(f"place:{cause}", cause, data["subject_id"], data["venue"], data["seen_at"], **by)]
     if kind == IncidentReported.TYPE:
+        by = {"incident_id": data["incident_id"]}
         return [
-            Submission(
-                f"place:{cause}:{subject_id}",
-                PlaceSubject(
-                    subject_id=subject_id,
-                    venue=data["venue"],
-                    seen_at=data["occurred_at"],
-                    incident_id=data["incident_id"],
-                ),
-                cause,
-            )
-            for subject_id in data["subject_ids"]
+            _place(f"place:{cause}:{subject}", cause, subject, data["venue"], data["occurred_at"], **by)
+            for subject in data["subject_ids"]
         ]
     if kind == IncidentSubjectLinked.TYPE:
-        place = PlaceSubject(
-            subject_id=data["subject_id"],
-            venue=data["venue"],
-            seen_at=data["occurred_at"],
-            incident_id=data["incident_id"],
-        )
-        return [Submission(f"place:{cause}", place, cause)]
+        by = {"incident_id": data["incident_id"]}
+        return [_place(f"place:{cause}", cause, data["subject_id"], data["venue"], data["occurred_at"], **by)]
     if kind == WarningIssued.TYPE:
         escalate = ProposeExclusion(
             subject_id=data["subject_id"], exclusion_id=f"x{cause[-16:]}", at=event["occurred_at"]

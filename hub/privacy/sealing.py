@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from hub.application.gateway import CommandGateway
 from hub.domain import Actor
 from hub.privacy.cipher import Cipher
-from schemas.commands import AnyCommand, Submission
+from schemas.commands import Command, Submission
 from schemas.events import Sealed
 
 
@@ -27,7 +27,7 @@ def _clear(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def seal_command(cipher: Cipher, command: AnyCommand) -> AnyCommand:
+def seal_command(cipher: Cipher, command: Command) -> Command:
     """`command` with its personal fields sealed (those sealed already are kept)."""
     clear = {name: getattr(command, name) for name in command.SEALED}
     clear = {name: value for name, value in clear.items() if not isinstance(value, Sealed)}

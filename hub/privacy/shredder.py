@@ -35,8 +35,10 @@ class Shredder:
         for photo_id in photos:
             self.photos.delete(photo_id)
 
-    def recover(self, event: dict[str, Any]) -> None:
-        """For each event folded at start-up (since the snapshot): an erasure committed
-        just before the hub stopped is shredded now."""
-        if event["type"] == SubjectErased.TYPE:
-            self.cipher.destroy(event["data"]["subject_id"])
+    def recover(self, views: dict[str, PartnershipView]) -> None:
+        """At start-up: a subject the views show erased whose key is still here (the hub
+        stopped between the erasure's commit and its shredding) is shredded now."""
+        for view in views.values():
+            for subject_id, record in view.subjects.items():
+                if record["erased"] and self.cipher.keys.get(subject_id) is not None:
+                    self.shred(view, subject_id)

@@ -15,7 +15,7 @@ import pytest
 from hub.domain.registry import DECIDERS, ROUTES
 from projections.audience import RULES
 from projections.views import HANDLERS, NO_VIEW
-from schemas.commands import COMMAND_TYPES, AnyCommand
+from schemas.commands import ANY_COMMAND, COMMAND_TYPES
 from schemas.events import EVENT_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ def production_modules() -> list[Path]:
 
 
 def test_every_command_has_exactly_one_decider() -> None:
-    commands = get_args(get_args(AnyCommand)[0])
+    commands = get_args(get_args(ANY_COMMAND)[0])  # the union the wire is parsed with
     assert len(commands) == len(COMMAND_TYPES) == len(set(commands))
     claimed = Counter(command for decider in DECIDERS for command in decider.command_types())
     assert {c: n for c, n in claimed.items() if n != 1} == {}
