@@ -42,6 +42,8 @@ async def submit(
     request finds both first answers.
     """
     cid = command_id(request, viewer)
+    if "idempotency-key" in request.headers:  # the key is bound to its kind of request
+        cid = f"{cid}:{command.action}"
     submission = Submission(f"{cid}:{part}" if part else cid, command)
     return await hub_of(request).submit(p, submission, Actor(viewer.user, viewer.role))
 

@@ -71,6 +71,12 @@ def _hello(hub: Hub, secret: str, text: str) -> tuple[Viewer, dict[str, int]]:
     foreign = [p for p in since if p not in mine]
     if foreign:
         raise Refused(f"not a member of partnership {foreign[0]}")
+    ahead = [p for p in since if since[p] > hub.views[p].position]
+    if ahead:
+        p = ahead[0]
+        raise Refused(
+            f"since {p}: {since[p]} is past the head ({hub.views[p].position}); resume from it or 0"
+        )
     return viewer, {p: since.get(p, 0) for p in mine}
 
 

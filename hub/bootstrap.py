@@ -44,8 +44,12 @@ assert DECIDERS  # the domain's deciders are found (hub/domain/registry.py)
 
 
 def data_dir(path: str | Path | None = None) -> Path:
+    """The data folder, readable by its owner only, as is every file made in it from now
+    on (the log, the keys, the snapshot, photos: this process's umask)."""
+    os.umask(0o077)
     folder = Path(path or os.environ.get("HUB_DATA") or "data")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
     return folder
 
 
@@ -258,10 +262,22 @@ async def _kafka(folder: Path, clock: Clock, role: str, loop: asyncio.AbstractEv
     return Running(hub, ticks=False, parts=[share, node])
 
 
+EXAMPLE_SECRETS = frozenset({"change-me-to-a-long-random-secret", "changeme", "change-me", "secret"})
+SECRET_CHARACTERS = 32
+
+
 def secret(folder: Path) -> str:
-    """The token-signing secret: HUB_SECRET, or one made on first start and kept."""
-    if os.environ.get("HUB_SECRET"):
-        return os.environ["HUB_SECRET"]
+    """The token-signing secret: HUB_SECRET, or one made on first start and kept. An
+    example, short or repetitive HUB_SECRET is refused (ValueError): tokens signed with a
+    guessable secret could be forged by anyone."""
+    given = os.environ.get("HUB_SECRET")
+    if given is not None:
+        if given in EXAMPLE_SECRETS or len(given) < SECRET_CHARACTERS or len(set(given)) < 10:
+            raise ValueError(
+                f"HUB_SECRET must be a random secret of at least {SECRET_CHARACTERS} characters, "
+                "not an example (try: openssl rand -base64 48)"
+            )
+        return given
     path = folder / "secret.key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))

@@ -20,8 +20,9 @@ from typing import Any
 
 from hub.application.aggregates import Aggregates
 from hub.application.publisher import Publisher
-from hub.bootstrap import Hub, data_dir, start
+from hub.bootstrap import Hub, data_dir, secret, start
 from hub.log.sqlite import SqliteReader
+from hub.privacy.passwords import weakness
 from projections import snapshots
 from projections.live import Broadcaster
 from projections.views import PartnershipView
@@ -47,6 +48,11 @@ def serve(args: argparse.Namespace) -> int:
     from hub.bootstrap import kafka_url
 
     folder = data_dir(args.data)
+    try:
+        secret(folder)  # refuse a guessable secret before anything starts
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
     if args.processes > 1 and kafka_url():
         print("in Kafka mode, start more `hub serve` nodes instead of --processes", file=sys.stderr)
         return 2
@@ -137,8 +143,9 @@ def admin_create(args: argparse.Namespace) -> int:
         print("give the password on standard input with --password-stdin", file=sys.stderr)
         return 2
     password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 8:
-        print("the password must have at least 8 characters", file=sys.stderr)
+    weak = weakness(password, "admin")
+    if weak is not None:
+        print(weak, file=sys.stderr)
         return 2
 
     async def create() -> None:

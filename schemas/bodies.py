@@ -6,7 +6,7 @@ event shape.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,9 +21,18 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# The years a moment may fall in: the log writes four-digit years, and a 12-month term
+# from the last of them still fits.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2199
+
+
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return value
+    if value.tzinfo is None:
         raise ValueError("must include a timezone, e.g. 2026-11-26T21:00:00Z")
+    if not EARLIEST_YEAR <= value.astimezone(UTC).year <= LATEST_YEAR:
+        raise ValueError(f"must be a moment in a year from {EARLIEST_YEAR} to {LATEST_YEAR}")
     return value
 
 
@@ -50,6 +59,8 @@ class OpenChannel(Body):
 
 
 class EnrolMember(Body):
+    # a password is taken as typed: never trimmed (NIST SP 800-63B)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
     username: str = Identifier
     password: str = Field(min_length=8, max_length=200)
     role: Role

@@ -15,8 +15,9 @@ CONTROL = frozenset({"cctv_operator", "police", "coordinator"})
 # Everyone on the radio net: live alerts and breaches reach them.
 RECEIVERS = VENUE_ROLES | CONTROL
 COORDINATOR = frozenset({"coordinator"})
-# Members a coordinator may enrol and revoke; the others only an admin manages.
-MANAGED_BY_COORDINATOR = frozenset({"door_staff", "retail_staff", "cctv_operator", "police", "auditor"})
+# Members a coordinator may enrol, issue device codes for and revoke; coordinators,
+# auditors (and county leads) only an admin manages.
+MANAGED_BY_COORDINATOR = frozenset({"door_staff", "retail_staff", "cctv_operator", "police"})
 
 CAN: dict[str, frozenset[str]] = {
     "receive": RECEIVERS,

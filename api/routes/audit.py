@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.access import May
@@ -21,13 +21,16 @@ from projections.views import PartnershipView
 
 router = APIRouter(prefix="/v1/partnerships/{p}", tags=["audit"])
 
+# No log holds more events than this: a larger position is a mistake, not a question.
+MAX_POSITION = 2**62
+
 
 @router.get("/audit/events")
 def events(
     request: Request,
     p: str,
-    from_position: int = 1,
-    to_position: int | None = None,
+    from_position: Annotated[int, Query(ge=1, le=MAX_POSITION)] = 1,
+    to_position: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None,
     type: str | None = None,
     stream: str | None = None,
     actor: str | None = None,
@@ -82,7 +85,7 @@ def state(
     request: Request,
     p: str,
     as_of: datetime | None = None,
-    position: int | None = None,
+    position: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
     viewer: Viewer = May("audit"),
 ) -> dict[str, Any]:
     """Every view of the partnership as it was at `as_of` (recorded time) or at `position`."""

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from api.access import May
 from api.common import command_id, ensure, hub_of, submit
 from api.routes.subjects import read_upload, save_image
+from hub.application.guards import own_venue
 from hub.domain import iso
 from projections.audience import Viewer
 from schemas import commands
@@ -48,8 +49,9 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = May("report")
     hub = hub_of(request)
     view = hub.view(p)
     body, still = await _sighting_body(request)
-    # checked here too, so that a still for a refused sighting is never kept
-    ensure(body.venue in view.venues, 422, f"no venue {body.venue} in this partnership")
+    # checked here too, before a still is kept or an ID-sought subject registered for a
+    # sighting that would then be refused
+    own_venue(body.venue, viewer.role, viewer.venue, view.venues)
     ensure(body.subject_id is None or body.subject_id in view.subjects, 422, f"no subject {body.subject_id}")
     raw = await read_upload(still) if still is not None else None
     command_id(request, viewer)  # a bad Idempotency-Key is refused before the still is kept

@@ -14,7 +14,7 @@ from api.auth import EVERY_PARTNERSHIP, TOKEN_SECONDS, issue_token
 from api.common import Signed, ensure, hub_of, submit
 from hub.bootstrap import SYSTEM_PARTNERSHIP, Hub
 from hub.domain import Actor, Rejected, iso
-from hub.privacy.passwords import check_password, hash_password
+from hub.privacy.passwords import check_password, hash_password, weakness
 from projections.audience import Viewer
 from schemas import commands
 from schemas.bodies import (
@@ -26,7 +26,7 @@ from schemas.bodies import (
     RegisterPartnership,
 )
 from schemas.commands import Submission
-from schemas.roles import MANAGED_BY_COORDINATOR, capabilities, enrols
+from schemas.roles import capabilities, enrols
 
 router = APIRouter(prefix="/v1")
 
@@ -170,13 +170,14 @@ async def enrol_member(
     request: Request, p: str, body: EnrolMember, viewer: Viewer = May("manage_members")
 ) -> dict[str, Any]:
     hub_of(request).view(p)  # 404 for a partnership that does not exist
+    ensure(viewer.role != "admin" or body.role != "admin", 422, "admins are made with `hub admin create`")
+    weak = weakness(body.password, body.role)
+    ensure(weak is None, 422, weak or "")
+    found = hub_of(request).queries.users().get(body.username)
+    # a revoked member of this partnership may be enrolled again; any other name is taken
     ensure(
-        viewer.role == "admin" or body.role in MANAGED_BY_COORDINATOR,
-        403,
-        f"a coordinator may not enrol a {body.role}",
+        found is None or (found[0] == p and not found[1]["active"]), 409, f"username {body.username} is taken"
     )
-    ensure(body.role != "admin", 422, "admins are made with `hub admin create`")
-    ensure(body.username not in hub_of(request).queries.users(), 409, f"username {body.username} is taken")
     command = commands.EnrolMember(
         username=body.username, role=body.role, venue=body.venue, password_hash=hash_password(body.password)
     )

@@ -6,11 +6,16 @@ live socket, the relay's followers, the Kafka worker) before a command is decide
   hidden one would open it to them).
 - Door and retail staff report what happens at their own venue; CCTV and police
   report anywhere.
+- A coordinator manages door, retail, CCTV and police members (enrols them, issues their
+  device codes, revokes them), never a peer, the auditor or itself; an admin manages all.
 
 Processors are not checked: their commands follow from what the log already holds.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from hub.clock import Clock
 from hub.domain import Actor, Forbidden, Invalid, Rejected, iso
@@ -21,13 +26,16 @@ from projections.views import PartnershipView
 from schemas.commands import (
     BroadcastAlert,
     Command,
+    EnrolMember,
+    IssueEnrolmentCode,
     IssueExclusion,
     IssueWarning,
     LinkSubject,
     RecordSighting,
     ReportIncident,
+    RevokeMember,
 )
-from schemas.roles import VENUE_ROLES
+from schemas.roles import MANAGED_BY_COORDINATOR, VENUE_ROLES
 
 
 class Guards:
@@ -43,13 +51,15 @@ class Guards:
                 self._subjects(p, [subject_id])
                 self._visible(p, subject_id, actor, setup)
             case RecordSighting():
-                self._own_venue(command.venue, actor, setup)
+                own_venue(command.venue, actor.role, _venue_of(actor, setup), setup.venues)
                 self._subjects(p, [command.subject_id] if command.subject_id else [])
             case ReportIncident():
-                self._own_venue(command.venue, actor, setup)
+                own_venue(command.venue, actor.role, _venue_of(actor, setup), setup.venues)
                 self._subjects(p, command.subject_ids)
             case LinkSubject():
                 self._subjects(p, [command.subject_id])
+            case EnrolMember() | IssueEnrolmentCode() | RevokeMember():
+                self._manages(command, actor, setup)
             case IssueWarning() | IssueExclusion():
                 self._subjects(p, [command.subject_id])
                 if self.views[p].subjects[command.subject_id]["erased"]:
@@ -65,13 +75,35 @@ class Guards:
         """A subject hidden from a venue's staff is unknown to them."""
         if actor.role not in VENUE_ROLES:
             return
-        venue = setup.members.get(actor.user, {}).get("venue")
+        venue = _venue_of(actor, setup)
         if subject_id not in visible_subjects(self.views[p], actor.role, venue, iso(self.clock.now())):
             raise Invalid(f"no subject {subject_id}")
 
     @staticmethod
-    def _own_venue(venue: str, actor: Actor, setup: Partnership) -> None:
-        if venue not in setup.venues:
-            raise Invalid(f"no venue {venue} in this partnership")
-        if actor.role in VENUE_ROLES and setup.members.get(actor.user, {}).get("venue") != venue:
-            raise Forbidden(f"{actor.role.replace('_', ' ')} report what happens at their own venue")
+    def _manages(
+        command: EnrolMember | IssueEnrolmentCode | RevokeMember, actor: Actor, setup: Partnership
+    ) -> None:
+        if actor.role == "admin":
+            return
+        role = (
+            command.role
+            if isinstance(command, EnrolMember)
+            else setup.members.get(command.username, {}).get("role")
+        )
+        if command.username == actor.user or (role is not None and role not in MANAGED_BY_COORDINATOR):
+            raise Forbidden(
+                f"a {actor.role} may not manage {command.username}: only an admin manages a {role}"
+            )
+
+
+def own_venue(venue: str, role: str, member_venue: str | None, venues: Mapping[str, Any]) -> None:
+    """Door and retail staff report what happens at their own venue (a venue there is)."""
+    if venue not in venues:
+        raise Invalid(f"no venue {venue} in this partnership")
+    if role in VENUE_ROLES and member_venue != venue:
+        raise Forbidden(f"{role.replace('_', ' ')} report what happens at their own venue")
+
+
+def _venue_of(actor: Actor, setup: Partnership) -> str | None:
+    venue: str | None = setup.members.get(actor.user, {}).get("venue")
+    return venue

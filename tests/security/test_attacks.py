@@ -1,0 +1,284 @@
+"""Attacks from outside, each one a defect found on the hub (the hardening issue's D-numbers),
+tried against a real `hub serve` as an attacker would: every one is refused, with a reason,
+and writes nothing.
+
+- D3: door staff open a subject hidden from their venue by naming it in an alert.
+- D7: door staff report at another venue (and raise a breach alert there).
+- D4: the server starts with an example or short secret.
+- D8: a coordinator takes over a peer coordinator or the auditor (device codes, revocation),
+  revokes itself; a revoked username can never be enrolled again.
+- D12: moments outside the years the hub keeps (a 500, or a broken date in the chained log).
+- D13: positions past any log (an overflow, a 500).
+- D14: one Idempotency-Key reused for another kind of request answers with the first.
+- D16: common passwords, short ones for coordinators, whitespace trimmed.
+- D17: a hello resuming past the head is welcomed and then hears nothing.
+- D20: data files readable by others.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.support import PASSWORD, Live, Server, create, make_admin, set_up_partnership
+
+P = "attack"
+PUB, CLUB = f"{P}-pub", f"{P}-club"
+
+
+class World:
+    def __init__(self, server: Server, users: dict[str, str]) -> None:
+        self.server = server
+        self.users = users
+        self.clients = {role: server.login(name) for role, name in users.items()}
+
+    def __getitem__(self, role: str) -> httpx.Client:
+        return self.clients[role]
+
+    def head(self) -> int:
+        return int(self["coordinator"].get(f"/v1/partnerships/{P}").json()["position"])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data = tmp_path_factory.mktemp("attacks")
+    make_admin(data)
+    server = Server(data).start()
+    try:
+        yield World(server, set_up_partnership(server.login("admin"), P))
+    finally:
+        server.stop()
+
+
+def refused(world: World, role: str, method: str, path: str, status: int, **request: Any) -> httpx.Response:
+    """The request is refused with `status` and a reason, and the log does not move."""
+    before = world.head()
+    answer = world[role].request(method, f"/v1/partnerships/{P}{path}", **request)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["detail"]
+    assert world.head() == before, "a refused request wrote something"
+    return answer
+
+
+def subject_excluded_at_the_club(world: World) -> str:
+    coordinator = world["coordinator"]
+    subject = create(coordinator, f"/v1/partnerships/{P}/subjects", {"name": "Hidden From The Pub"})["id"]
+    exclusion = {"subject_id": subject, "kind": "exclusion", "venues": [CLUB], "reason": "fights at the club"}
+    create(coordinator, f"/v1/partnerships/{P}/exclusions", exclusion)
+    return subject
+
+
+def test_d3_door_staff_cannot_open_a_hidden_subject_by_naming_it_in_an_alert(world: World) -> None:
+    subject = subject_excluded_at_the_club(world)
+    door = world["door_staff"]  # at the pub: the club's exclusion is not theirs to see
+    assert door.get(f"/v1/partnerships/{P}/subjects/{subject}").status_code == 404
+    answer = refused(world, "door_staff", "POST", "/alerts", 422, json={"text": "x", "subject_id": subject})
+    assert f"no subject {subject}" in answer.text, "hidden reads the same as made-up"
+    assert door.get(f"/v1/partnerships/{P}/subjects/{subject}").status_code == 404
+    # the club's own door staff see the subject, and may name them
+    club = world["door_staff_club"]
+    assert club.get(f"/v1/partnerships/{P}/subjects/{subject}").status_code == 200
+    assert (
+        club.post(f"/v1/partnerships/{P}/alerts", json={"text": "seen", "subject_id": subject}).status_code
+        == 201
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/sightings", {"venue": CLUB, "note": "at the other door"}),
+        ("/incidents", {"category": "theft", "venue": CLUB, "description": "not at my door"}),
+    ],
+)
+def test_d7_staff_report_only_what_happens_at_their_own_venue(
+    world: World, path: str, body: dict[str, Any]
+) -> None:
+    answer = refused(world, "door_staff", "POST", path, 403, json=body)
+    assert "own venue" in answer.text
+    refused(world, "retail_staff", "POST", path, 403, json=body)
+    own = {**body, "venue": PUB}
+    assert world["door_staff"].post(f"/v1/partnerships/{P}{path}", json=own).status_code == 201
+    assert world["cctv_operator"].post(f"/v1/partnerships/{P}{path}", json=body).status_code == 201
+
+
+def test_d7_a_breach_at_another_venue_cannot_be_raised_by_door_staff(world: World) -> None:
+    subject = subject_excluded_at_the_club(world)
+    refused(world, "door_staff", "POST", "/sightings", 403, json={"venue": CLUB, "subject_id": subject})
+    refused(
+        world,
+        "door_staff",
+        "POST",
+        "/incidents",
+        403,
+        json={"category": "violence", "venue": CLUB, "description": "x", "subject_ids": [subject]},
+    )
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["change-me-to-a-long-random-secret", "short", "x" * 31, "secret" * 8],
+)
+def test_d4_the_server_refuses_to_start_with_an_example_or_short_secret(tmp_path: Path, secret: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hub", "--data", str(tmp_path), "serve", "--port", "1"],
+        env={**os.environ, "HUB_SECRET": secret},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "HUB_SECRET" in result.stderr
+
+
+def test_d4_docker_compose_has_no_default_secret() -> None:
+    compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+    assert "change-me" not in compose
+    assert "HUB_SECRET: ${HUB_SECRET:?" in compose
+
+
+def test_d8_a_coordinator_manages_only_the_members_below_it(world: World) -> None:
+    admin = world.server.login("admin")
+    peer = f"{P}.peer"
+    create(
+        admin,
+        f"/v1/partnerships/{P}/members",
+        {"username": peer, "password": PASSWORD, "role": "coordinator"},
+    )
+    for target in (peer, world.users["auditor"]):
+        refused(world, "coordinator", "POST", f"/members/{target}/enrolment-code", 403)
+        refused(world, "coordinator", "POST", f"/members/{target}/revoke", 403)
+    refused(world, "coordinator", "POST", f"/members/{world.users['coordinator']}/revoke", 403)
+    body = {"username": f"{P}.audit2", "password": PASSWORD, "role": "auditor"}
+    refused(world, "coordinator", "POST", "/members", 403, json=body)
+    # the admin manages them all
+    answer = admin.post(f"/v1/partnerships/{P}/members/{peer}/enrolment-code")
+    assert answer.status_code == 201, answer.text
+    assert admin.post(f"/v1/partnerships/{P}/members/{peer}/revoke").status_code == 201
+
+
+def test_d8_a_revoked_member_may_be_enrolled_again(world: World) -> None:
+    coordinator = world["coordinator"]
+    name = f"{P}.returning"
+    body = {"username": name, "password": PASSWORD, "role": "door_staff", "venue": PUB}
+    create(coordinator, f"/v1/partnerships/{P}/members", body)
+    assert coordinator.post(f"/v1/partnerships/{P}/members/{name}/revoke").status_code == 201
+    again = coordinator.post(f"/v1/partnerships/{P}/members", json={**body, "password": "a new passphrase 7"})
+    assert again.status_code == 201, again.text
+    world.server.login(name, "a new passphrase 7").get("/v1/me").raise_for_status()
+    taken = coordinator.post(f"/v1/partnerships/{P}/members", json=body)
+    assert taken.status_code == 409, "an active member's username stays taken"
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/exclusions", "starts_at"),
+        ("/exclusions", "ends_at"),
+        ("/sightings", "seen_at"),
+        ("/incidents", "occurred_at"),
+    ],
+)
+@pytest.mark.parametrize("moment", ["0081-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0215-06-30T12:00:00Z"])
+def test_d12_moments_outside_the_years_the_hub_keeps_are_refused(
+    world: World, path: str, field: str, moment: str
+) -> None:
+    bodies: dict[str, dict[str, Any]] = {
+        "/exclusions": {"subject_id": "s", "kind": "exclusion", "reason": "x"},
+        "/sightings": {"venue": PUB},
+        "/incidents": {"category": "theft", "venue": PUB, "description": "x"},
+    }
+    answer = refused(world, "coordinator", "POST", path, 422, json={**bodies[path], field: moment})
+    assert "year" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/audit/events", {"to_position": "99999999999999999999"}),
+        ("/audit/events", {"from_position": "99999999999999999999"}),
+        ("/audit/state", {"position": "1e20"}),
+        ("/audit/state", {"position": "99999999999999999999"}),
+    ],
+)
+def test_d13_positions_past_any_log_are_refused(world: World, path: str, params: dict[str, str]) -> None:
+    answer = world["auditor"].get(f"/v1/partnerships/{P}{path}", params=params)
+    assert answer.status_code == 422, answer.text
+
+
+def test_d14_an_idempotency_key_is_bound_to_its_kind_of_request(world: World) -> None:
+    coordinator = world["coordinator"]
+    headers = {"Idempotency-Key": "one-key-for-two-things"}
+    subject = coordinator.post(f"/v1/partnerships/{P}/subjects", json={"name": "Keyed"}, headers=headers)
+    assert subject.status_code == 201, subject.text
+    alert = coordinator.post(f"/v1/partnerships/{P}/alerts", json={"text": "keyed alert"}, headers=headers)
+    assert alert.status_code == 201, alert.text
+    assert alert.json()["id"] != subject.json()["id"]
+    alerts = coordinator.get(f"/v1/partnerships/{P}/alerts").json()
+    assert alert.json()["id"] in {a["alert_id"] for a in alerts}, "the alert was written"
+    again = coordinator.post(f"/v1/partnerships/{P}/alerts", json={"text": "keyed alert"}, headers=headers)
+    assert again.json() == alert.json(), "a retry of the same request still gets the first answer"
+
+
+@pytest.mark.parametrize(
+    ("role", "password", "reason"),
+    [
+        ("door_staff", "12345678", "common"),
+        ("door_staff", "password", "common"),
+        ("door_staff", "Password1", "common"),
+        ("police", "qwertyuiop", "common"),
+        ("door_staff", "short7", "8 characters"),
+        ("coordinator", "eleven-char", "12 characters"),
+    ],
+)
+def test_d16_weak_passwords_are_refused(world: World, role: str, password: str, reason: str) -> None:
+    admin = world.server.login("admin")
+    venue = PUB if role == "door_staff" else None
+    body = {"username": f"{P}.weak{len(password)}", "password": password, "role": role, "venue": venue}
+    answer = admin.post(f"/v1/partnerships/{P}/members", json=body)
+    assert answer.status_code == 422, answer.text
+    assert reason in answer.text
+
+
+def test_d16_a_password_is_never_trimmed(world: World) -> None:
+    name = f"{P}.spaces"
+    password = "   demo-password   "
+    body = {"username": name, "password": password, "role": "police", "venue": None}
+    create(world["coordinator"], f"/v1/partnerships/{P}/members", body)
+    login = httpx.post(world.server.url + "/v1/auth/token", data={"username": name, "password": password})
+    assert login.status_code == 200, login.text
+    trimmed = httpx.post(
+        world.server.url + "/v1/auth/token", data={"username": name, "password": password.strip()}
+    )
+    assert trimmed.status_code == 401
+
+
+def test_d17_a_hello_past_the_head_is_refused(world: World) -> None:
+    token = world.server.token(world.users["door_staff"])
+    live = Live(world.server, token, {P: world.head() + 1000})
+    try:
+        assert live.welcome["op"] == "error" and "past" in live.welcome["detail"], live.welcome
+        with pytest.raises(ConnectionClosed) as closed:
+            live.next(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    finally:
+        live.close()
+
+
+def test_d20_data_files_are_readable_by_their_owner_only(world: World) -> None:
+    # every file the hub made (the test harness's own server log aside)
+    files = [path for path in world.server.data.iterdir() if path.is_file() and path.suffix != ".log"]
+    assert {"log.db", "keys.db", "secret.key"} <= {path.name for path in files}
+    for path in files:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path.name} is {oct(mode)}"
+    assert stat.S_IMODE(world.server.data.stat().st_mode) & 0o077 == 0
