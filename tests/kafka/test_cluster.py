@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -183,3 +186,46 @@ def test_the_breach_story_across_two_nodes(setup: Setup) -> None:
         gallery = coordinator_b.get(f"/v1/partnerships/{P}/exclusions", params={"status": "all"}).json()
         record = next(x for x in gallery if x["exclusion_id"] == exclusion_id)
         assert [x["sighting_id"] for x in record["breaches"]] == [sighting["id"]]
+
+
+def _copy_replica(node_data: Path, into: Path) -> Path:
+    """A consistent copy of a running node's replica (SQLite's online backup)."""
+    into.mkdir()
+    with sqlite3.connect(node_data / "replica.db") as source, sqlite3.connect(into / "replica.db") as copy:
+        source.backup(copy)
+    return into
+
+
+def _hub(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", "--data", str(data), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_hub_verify_and_replay_work_on_a_kafka_nodes_data_folder(setup: Setup, tmp_path: Path) -> None:
+    """A Kafka-mode node keeps the event topic in replica.db: `hub verify` checks it, finds
+    an altered event, and `hub replay` rebuilds the views from it (not from an empty log)."""
+    copy = _copy_replica(setup.cluster.b.data, tmp_path / "node-b")
+    verified = _hub(copy, "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"{P}: ok" in verified.stdout
+
+    replayed = _hub(copy, "replay")
+    assert replayed.returncode == 0, replayed.stderr
+    views = json.loads((copy / "snapshot.json").read_bytes())
+    head = (
+        sqlite3.connect(copy / "replica.db")
+        .execute("SELECT position FROM heads WHERE partnership = ?", (P,))
+        .fetchone()[0]
+    )
+    assert views["views"][P]["position"] == head > 0
+
+    with sqlite3.connect(copy / "replica.db") as db:
+        db.execute(
+            "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), ?, ?) AS BLOB) "
+            "WHERE partnership = ? AND position = 3",
+            (P, P.upper(), P),
+        )
+    altered = _hub(copy, "verify")
+    assert altered.returncode == 1
+    assert "FAILED at position 3" in altered.stdout
