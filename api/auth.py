@@ -45,7 +45,7 @@ def read_token(secret: str, token: str) -> Viewer:
     if not isinstance(partnerships, list) or not all(isinstance(p, str) for p in partnerships):
         raise Unauthorised("invalid token")
     venue = claims.get("venue")
-    return Viewer(str(claims["sub"]), str(claims["role"]), frozenset(partnerships), venue)
+    return Viewer(str(claims["sub"]), str(claims["role"]), frozenset(partnerships), venue, int(claims["exp"]))
 
 
 async def viewer_from(request: Request) -> Viewer:

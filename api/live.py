@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -94,7 +96,7 @@ async def live(socket: WebSocket) -> None:
             await socket.close(POLICY, detail[:120])
         return
     subscription = Subscription(
-        Viewer(viewer.user, viewer.role, frozenset(since), viewer.venue),
+        Viewer(viewer.user, viewer.role, frozenset(since), viewer.venue, viewer.expires),
         OUTBOX_LIMIT,
         since,
         writer(socket.scope),
@@ -105,13 +107,21 @@ async def live(socket: WebSocket) -> None:
         heads = {p: hub.views[p].position for p in since}
         await socket.send_text(orjson.dumps({"op": "welcome", "positions": heads}).decode())
         sender = asyncio.create_task(_send(hub, socket, subscription, heads))
-        receiver = asyncio.create_task(_receive(hub, socket, viewer))
+        receiver = asyncio.create_task(_receive(hub, socket, subscription))
         behind = asyncio.create_task(subscription.fell_behind.wait())
-        _, pending = await asyncio.wait({sender, receiver, behind}, return_when=asyncio.FIRST_COMPLETED)
+        expiry = asyncio.create_task(_expiry(subscription))
+        tasks = {sender, receiver, behind, expiry}
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         # a client that went away ends its tasks with exceptions nobody needs to see
-        await asyncio.gather(sender, receiver, behind, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if subscription.ended:
+            hub.live.remove(subscription)
+            with contextlib.suppress(Exception):
+                await socket.send_text(orjson.dumps({"op": "error", "detail": subscription.ended}).decode())
+                await socket.close(POLICY, subscription.ended[:120])
+            return
         if subscription.overflowed:
             # Let go of its frames at once; the close waits behind what the client has not
             # read yet (a client that reads nothing is dropped by the keepalive instead).
@@ -164,8 +174,32 @@ def _read(hub: Hub, p: str, first: int, last: int) -> list[dict[str, Any]]:
     return list(hub.log.read(p, first, last))
 
 
-async def _receive(hub: Hub, socket: WebSocket, viewer: Viewer) -> None:
-    """Acks from the client; anything else gets an error frame and changes nothing."""
+async def _expiry(subscription: Subscription) -> None:
+    """End the socket when its token expires, unless the client sends a fresh one first."""
+    while not subscription.ended:
+        left = subscription.viewer.expires - time.time()
+        if left <= 0:
+            subscription.end("token expired: sign in again, or send a fresh token before it expires")
+            return
+        await asyncio.sleep(min(left, 1.0))
+
+
+def _refresh(hub: Hub, secret: str, subscription: Subscription, token: Any) -> dict[str, Any]:
+    """`{"op": "token", "token": ...}`: a fresh token for the same member keeps the socket open."""
+    try:
+        fresh = read_token(secret, token if isinstance(token, str) else "")
+    except Unauthorised as error:
+        return {"op": "error", "detail": str(error)}
+    viewer = subscription.viewer
+    if (fresh.user, fresh.role) != (viewer.user, viewer.role) or not still_enrolled(hub, fresh):
+        return {"op": "error", "detail": "that token is not this member's"}
+    subscription.viewer = replace(viewer, expires=fresh.expires)
+    return {"op": "token", "expires_in": max(0, fresh.expires - int(time.time()))}
+
+
+async def _receive(hub: Hub, socket: WebSocket, subscription: Subscription) -> None:
+    """Acks and fresh tokens from the client; anything else gets an error frame and
+    changes nothing."""
     while True:
         message = await socket.receive()
         if message["type"] == "websocket.disconnect":
@@ -174,19 +208,28 @@ async def _receive(hub: Hub, socket: WebSocket, viewer: Viewer) -> None:
         if text is None:
             reply: dict[str, Any] = {"op": "error", "detail": "send JSON text frames, not binary"}
         else:
-            reply = await _on_message(hub, viewer, text)
+            reply = await _on_message(hub, socket.app.state.secret, subscription, text)
         await socket.send_text(orjson.dumps(reply).decode())
 
 
-async def _on_message(hub: Hub, viewer: Viewer, text: str) -> dict[str, Any]:
+async def _on_message(hub: Hub, secret: str, subscription: Subscription, text: str) -> dict[str, Any]:
     try:
         message = orjson.loads(text)
     except orjson.JSONDecodeError:
         return {"op": "error", "detail": "messages must be JSON objects"}
     if isinstance(message, dict) and message.get("op") == "ping":
         return {"op": "pong"}
+    if isinstance(message, dict) and message.get("op") == "token":
+        return _refresh(hub, secret, subscription, message.get("token"))
     if not isinstance(message, dict) or message.get("op") != "ack":
-        return {"op": "error", "detail": 'unknown op: send {"op": "ack", "alert_id": ...} or {"op": "ping"}'}
+        return {
+            "op": "error",
+            "detail": 'unknown op: send {"op": "ack", "alert_id": ...}, "token" or "ping"',
+        }
+    viewer = subscription.viewer
+    if not still_enrolled(hub, viewer):  # revoked, and its frame not yet published here
+        subscription.end("access revoked")
+        return {"op": "error", "detail": "access revoked"}
     alert_id = message.get("alert_id")
     partnership = message.get("partnership")
     if not isinstance(alert_id, str) or not alert_id:

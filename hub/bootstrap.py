@@ -140,8 +140,11 @@ def assemble(
         assert remote is not None
         gateway = SealingGateway(cipher, remote)
     shredder = Shredder(cipher, photos)
-    reactions: list[Reaction] = [shredder] + ([processors] if processors is not None else [])
-    publisher = Publisher(views, aggregates, Broadcaster(), reactions)
+    live = Broadcaster()
+    reactions: list[Reaction] = [shredder, live]
+    if processors is not None:
+        reactions.append(processors)
+    publisher = Publisher(views, aggregates, live, reactions)
     publisher.fold(log)
     shredder.recover(views)
     queries = Queries(views, log, cipher.open, clock)

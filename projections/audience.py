@@ -7,7 +7,7 @@ applied. `tests/unit/test_registry.py` proves every event type has one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from projections.views import PartnershipView, active_exclusions
@@ -25,6 +25,7 @@ class Viewer:
     role: str
     partnerships: frozenset[str]
     venue: str | None
+    expires: int = field(default=0, compare=False)  # the token's expiry (Unix time), 0: none
 
 
 @dataclass(frozen=True)

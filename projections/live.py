@@ -18,7 +18,7 @@ import orjson
 
 from projections.audience import Audience, Viewer, audience
 from projections.views import PartnershipView
-from schemas.events import PRIVATE_FIELDS
+from schemas.events import PRIVATE_FIELDS, MemberAccessRevoked
 
 
 def frame(event: dict[str, Any]) -> str:
@@ -77,10 +77,18 @@ class Subscription:
         self.overflowed = False
         self.wake = asyncio.Event()
         self.fell_behind = asyncio.Event()
+        # Why the hub ends this socket now (its member revoked, its token expired), or None.
+        self.ended: str | None = None
         self.last: dict[str, int] = dict(since or {})
         self.direct = direct
         self.live = False
         self.sending = False
+
+    def end(self, reason: str) -> None:
+        """Close this socket at once, whatever it is doing (its live loop sees `ended`)."""
+        self.ended = reason
+        self.fell_behind.set()
+        self.wake.set()
 
     def push(self, partnership: str, position: int, text: str) -> None:
         if len(self.frames) >= self.limit:
@@ -132,6 +140,15 @@ class Broadcaster:
     def remove(self, subscription: Subscription) -> None:
         for partnership in subscription.viewer.partnerships:
             self.subscriptions.get(partnership, set()).discard(subscription)
+
+    def __call__(self, view: PartnershipView, event: dict[str, Any]) -> None:
+        """A reaction to each published event: a member revoked loses their open sockets
+        at once (their token also stops working on REST and in a new hello)."""
+        if event["type"] == MemberAccessRevoked.TYPE:
+            username = event["data"]["username"]
+            for subscription in list(self.subscriptions.get(event["partnership"], ())):
+                if subscription.viewer.user == username:
+                    subscription.end("access revoked")
 
     def publish(self, view: PartnershipView, event: dict[str, Any]) -> None:
         self.queue(view, event)
