@@ -1,7 +1,7 @@
 // The hub's web app: sign-in, the sections the member's capabilities open, the connection indicator.
 // Plain ES modules, no build step. Views live in js/views-*.js.
 
-import { ApiError, api, forgetImages, login, onSignedOut, session } from './js/api.js';
+import { ApiError, api, forgetImages, keepFresh, login, onSignedOut, session } from './js/api.js';
 import { alarm } from './js/alarm.js';
 import { announce, clear, errorText, field, h } from './js/dom.js';
 import { live } from './js/live.js';
@@ -260,7 +260,8 @@ onSignedOut((reason) => {
 document.getElementById('sign-out').addEventListener('click', () => signOut(''));
 window.addEventListener('hashchange', () => route(false, true));
 
-// Tell the user when their hour-long token is about to end, so no shift is cut short.
+// The token is refreshed ten minutes before it ends (keepFresh); should that fail for
+// long (offline), tell the user before it ends, so no shift is cut short.
 setInterval(() => {
   if (!session.token) return;
   const left = session.expiresAt - Date.now();
@@ -276,6 +277,7 @@ async function boot() {
     navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => {});
   }
   if (session.load()) {
+    keepFresh();
     try {
       // A session saved by an older version of the app does not say what the role may do.
       if (!Array.isArray(session.me?.can)) {

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, ROOT, App, P, api, offline, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, ROOT, App, P, api, offline, screenshot, sign_in
 from tests.support import Server
 
 try:
@@ -157,3 +157,32 @@ def test_a_reload_resumes_from_the_positions_kept_on_the_device(app: App, demo: 
     page.wait_for_function(f"() => window.hub.live.positions['{P}'] === {head}")
     stored = page.evaluate("JSON.parse(localStorage.getItem('hub.live.door.redlion'))")
     assert stored["positions"][P] == head
+
+
+def test_the_app_keeps_its_token_fresh_and_hands_it_to_the_live_socket(app: App) -> None:
+    """A shift outlasts the hour a token lives: before it ends the app gets a fresh one and
+    sends it on the live socket, which the hub would otherwise close when the first expires."""
+    page = app.page(app.context(PHONE))
+    page.clock.install()
+    sent: list[str] = []
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: sent.append(str(payload))))
+    page.goto("/")
+    sign_in(page, "door.redlion")
+    until(page, lambda: any('"op":"hello"' in frame for frame in sent), "the hello")
+    first = page.evaluate("JSON.parse(localStorage.getItem('hub.session')).token")
+    page.wait_for_timeout(1100)  # a token made in another second differs from the first
+    page.clock.fast_forward("51:00")
+    until(page, lambda: any('"op":"token"' in frame for frame in sent), "a fresh token on the socket")
+    fresh = page.evaluate("JSON.parse(localStorage.getItem('hub.session')).token")
+    assert fresh != first
+    assert any(fresh in frame for frame in sent if '"op":"token"' in frame)
+    expect(page.locator("#conn")).to_have_text("Live")
+
+
+def until(page: Any, predicate: Any, what: str, timeout: float = 10) -> None:
+    """Wait while Playwright delivers the page's events (a plain sleep would hold them)."""
+    for _ in range(int(timeout * 10)):
+        if predicate():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out waiting for {what}")

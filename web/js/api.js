@@ -47,6 +47,39 @@ export const session = {
   get role() { return this.me?.role; },
 };
 
+const freshTokenListeners = new Set();
+let refreshTimer = null;
+// A token lives an hour and a shift longer: it is refreshed this long before it ends.
+const REFRESH_BEFORE_MS = 10 * 60 * 1000;
+
+/** Called with each fresh token (the live socket hands it to the hub, so it stays open). */
+export function onFreshToken(fn) { freshTokenListeners.add(fn); }
+
+/** Keep the signed-in token fresh until sign-out; offline, try again shortly. */
+export function keepFresh() {
+  clearTimeout(refreshTimer);
+  if (!session.token) return;
+  const wait = Math.max(10 * 1000, session.expiresAt - Date.now() - REFRESH_BEFORE_MS);
+  refreshTimer = setTimeout(refresh, wait);
+}
+
+async function refresh() {
+  try {
+    const data = await api('/v1/auth/refresh', { method: 'POST' });
+    remember(data);
+    for (const fn of freshTokenListeners) fn(session.token);
+  } catch (error) {
+    if (error instanceof ApiError) return; // refused: api() has signed the member out
+  }
+  keepFresh();
+}
+
+function remember(data) {
+  session.token = data.access_token;
+  session.expiresAt = Date.now() + (data.expires_in || 3600) * 1000;
+  session.save();
+}
+
 /** Called with a reason when the server says the token is no longer good. */
 export function onSignedOut(fn) { listeners.add(fn); }
 
@@ -64,10 +97,10 @@ export async function login(username, password) {
   }
   const data = await answer.json().catch(() => ({}));
   if (!answer.ok) throw new ApiError(answer.status, data.detail || 'sign-in failed');
-  session.token = data.access_token;
-  session.expiresAt = Date.now() + (data.expires_in || 3600) * 1000;
+  remember(data);
   session.me = await api('/v1/me');
   session.save();
+  keepFresh();
   return session.me;
 }
 

@@ -3,7 +3,7 @@
 // last position seen for its partnership is dropped. Positions and the feed are kept in
 // localStorage together, so a reload or a lost connection resumes where it stopped.
 
-import { api, p, session, signedOut } from './api.js';
+import { api, onFreshToken, p, session, signedOut } from './api.js';
 import { uuid } from './dom.js';
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
@@ -308,5 +308,13 @@ document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && live.started && !live.socket && navigator.onLine) {
     live.attempts = 0;
     live.connect(true);
+  }
+});
+
+// A fresh token goes to the hub on the open socket, which would otherwise close when the
+// old one expires (a shift outlasts an hour).
+onFreshToken((token) => {
+  if (live.socket && live.socket.readyState === WebSocket.OPEN) {
+    live.socket.send(JSON.stringify({ op: 'token', token }));
   }
 });
