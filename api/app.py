@@ -25,6 +25,7 @@ import api.routes
 from api import live, web
 from api.access import describe_roles
 from api.metrics import EVENTS, LATENCY, POSITION, REGISTRY, REQUESTS
+from api.throttle import SignIns
 from hub import __version__
 from hub.application.refusals import STATUS, detail_of
 from hub.bootstrap import Hub, secret, start
@@ -113,6 +114,7 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
         summary="Radio and incident intelligence hub for Business Crime Reduction Partnerships",
         lifespan=lifespan,
     )
+    app.state.sign_ins = SignIns()
     for module in _route_modules():
         describe_roles(module.router)
         app.include_router(module.router)
@@ -160,7 +162,9 @@ def _errors(app: FastAPI) -> None:
 
 
 class Measured:
-    """Counts requests by method and status and times them, for `/metrics`.
+    """Counts requests by method and status and times them, for `/metrics`; and marks
+    every answer `nosniff`, and every API answer not to be stored by a browser or proxy
+    (they carry personal data: each read must pass the server's checks again).
 
     Plain ASGI: Starlette's BaseHTTPMiddleware runs each request in a task group of its
     own, which cost more than the hub's whole command path.
@@ -174,11 +178,17 @@ class Measured:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = 500
+        api = scope["path"].startswith("/v1/")
 
         async def sent(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if api and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from api.access import May, member_of, require
 from api.auth import EVERY_PARTNERSHIP, TOKEN_SECONDS, issue_token
 from api.common import Signed, ensure, hub_of, submit
+from api.throttle import SignIns
 from hub.bootstrap import SYSTEM_PARTNERSHIP, Hub
 from hub.domain import Actor, Rejected, iso
 from hub.privacy.passwords import check_password, hash_password, weakness
@@ -38,14 +39,23 @@ async def login(
     password: Annotated[str, Form(max_length=200)],
 ) -> dict[str, Any]:
     """OAuth2 password flow: a signed token valid for an hour. The password may also be a
-    one-time enrolment code that a coordinator issued for a device; it works once."""
+    one-time enrolment code that a coordinator issued for a device; it works once. Failed
+    sign-ins are throttled per account and per address (429 with Retry-After)."""
     hub = hub_of(request)
+    sign_ins: SignIns = request.app.state.sign_ins
+    address = request.client.host if request.client else ""
+    wait = sign_ins.retry_after(username, address)
+    if wait is not None:
+        raise HTTPException(
+            429, "too many failed sign-ins: try again later", headers={"Retry-After": str(wait)}
+        )
     found = hub.queries.users().get(username)
     member = found[1] if found and found[1]["active"] else None
     stored = hub.queries.password_hash(member) if member else None
     if not await asyncio.to_thread(check_password, stored, password):
         code_id = await asyncio.to_thread(_matching_code, hub, member, password) if member else None
         if code_id is None:
+            sign_ins.failed(username, address)
             raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
         assert found is not None and member is not None
         use = Submission(hub.new_id(), commands.UseEnrolmentCode(username=username, code_id=code_id))
@@ -54,6 +64,7 @@ async def login(
         except Rejected as error:
             raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from error
     assert found is not None and member is not None
+    sign_ins.succeeded(username)
     partnership = found[0]
     partnerships = frozenset({EVERY_PARTNERSHIP if partnership == SYSTEM_PARTNERSHIP else partnership})
     viewer = Viewer(username, member["role"], partnerships, member["venue"])

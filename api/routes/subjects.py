@@ -122,7 +122,7 @@ def get_photo(
     ensure(photo_id in hub.view(p).subjects[subject_id]["photos"], 404, f"no photo {photo_id}")
     image = hub.photos.load(subject_id, photo_id, size)
     ensure(image is not None, 404, "photo erased or unavailable")
-    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
+    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/subjects/{subject_id}/identify", status_code=201)

@@ -282,3 +282,66 @@ def test_d20_data_files_are_readable_by_their_owner_only(world: World) -> None:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path.name} is {oct(mode)}"
     assert stat.S_IMODE(world.server.data.stat().st_mode) & 0o077 == 0
+
+
+def test_d19_api_answers_are_not_stored_and_not_sniffed(world: World) -> None:
+    coordinator = world["coordinator"]
+    for answer in (
+        coordinator.get(f"/v1/partnerships/{P}/exclusions"),
+        coordinator.get(f"/v1/partnerships/{P}/subjects"),
+        httpx.get(world.server.url + "/v1/me"),  # a 401 too
+    ):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "no-store" in answer.headers["cache-control"], answer.request.url
+    subject = subject_excluded_at_the_club(world)
+    photo = coordinator.post(
+        f"/v1/partnerships/{P}/subjects/{subject}/photos", files={"image": ("a.png", png(), "image/png")}
+    )
+    assert photo.status_code == 201, photo.text
+    image = coordinator.get(f"/v1/partnerships/{P}/subjects/{subject}/photos/{photo.json()['id']}")
+    assert image.status_code == 200
+    assert "no-store" in image.headers["cache-control"], "a photo of an excluded person is not kept"
+
+
+def png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (40, 30), "red").save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_d5_guessing_a_password_is_throttled_per_account(world: World) -> None:
+    name = world.users["police"]
+    url = world.server.url + "/v1/auth/token"
+    answers = [httpx.post(url, data={"username": name, "password": f"guess-{n}"}) for n in range(5)]
+    assert [a.status_code for a in answers] == [401] * 5
+    locked = httpx.post(url, data={"username": name, "password": f"guess-{5}"})
+    assert locked.status_code == 429, locked.text
+    assert int(locked.headers["retry-after"]) > 0
+    right = httpx.post(url, data={"username": name, "password": PASSWORD})
+    assert right.status_code == 429, "the right password waits too: guessing gains nothing"
+    other = httpx.post(url, data={"username": world.users["cctv_operator"], "password": PASSWORD})
+    assert other.status_code == 200, "another account is not locked by these failures"
+    unknown = [
+        httpx.post(url, data={"username": "nobody.here", "password": "x"}).status_code for _ in range(6)
+    ]
+    assert unknown == [401] * 5 + [429], "an unknown name is throttled alike: no telling who exists"
+
+
+def test_d5_the_throttle_counts_per_address_over_a_window() -> None:
+    from api.throttle import Throttle
+
+    now = [1000.0]
+    throttle = Throttle(3, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after("10.0.0.1") is None
+        throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 60
+    assert throttle.retry_after("10.0.0.2") is None
+    now[0] += 30
+    assert throttle.retry_after("10.0.0.1") == 30
+    now[0] += 31
+    assert throttle.retry_after("10.0.0.1") is None, "failures leave the window"

@@ -68,7 +68,9 @@ def test_d1_a_revoked_members_open_sockets_are_closed_on_every_process(hub: Serv
     coordinator = hub.login(f"{P}.coordinator")
     alert = create(coordinator, f"/v1/partnerships/{P}/alerts", {"text": "before the revocation"})["id"]
     assert coordinator.post(f"/v1/partnerships/{P}/members/{name}/revoke").status_code == 201
-    coordinator.post(f"/v1/partnerships/{P}/alerts", json={"text": "after the revocation", "priority": "urgent"})
+    coordinator.post(
+        f"/v1/partnerships/{P}/alerts", json={"text": "after the revocation", "priority": "urgent"}
+    )
     for live in sockets:
         frames, code = closed_with(live)
         assert code == 1008
