@@ -25,7 +25,6 @@ from hub.application.publisher import Publisher, Reaction
 from hub.application.queries import Queries
 from hub.clock import Clock, SystemClock
 from hub.domain import Actor
-from hub.domain.registry import DECIDERS
 from hub.log.chain import new_id
 from hub.log.port import EventLog, EventSource
 from hub.log.relay import FollowerLog, Relay
@@ -40,7 +39,6 @@ from projections.views import PartnershipView
 from schemas.commands import Submission
 
 SYSTEM_PARTNERSHIP = "_hub"
-assert DECIDERS  # the domain's deciders are found (hub/domain/registry.py)
 
 
 def data_dir(path: str | Path | None = None) -> Path:
@@ -126,7 +124,6 @@ def assemble(
     """Build the parts around a log. Commands are decided here (`decide_here`, the log this
     process writes, with the processors) or sent to `remote`; the views come from the
     snapshot and the log's tail, every commit is then published as it happens."""
-    clock = clock or SystemClock()
     photos = _photos(folder, cipher)
     snapshot_path = folder / "snapshot.json"
     views = snapshots.load(snapshot_path)
