@@ -131,11 +131,11 @@ def assemble(
     processors = None
     if decide_here is not None:
         handler = CommandHandler(decide_here, aggregates, Guards(views, clock), clock)
-        gateway: CommandGateway = SealingGateway(cipher, LocalGateway(handler, synced))
+        gateway: CommandGateway = SealingGateway(cipher, LocalGateway(handler, synced), log.answer_for)
         processors = Processors(gateway, views, clock, owns)
     else:
         assert remote is not None
-        gateway = SealingGateway(cipher, remote)
+        gateway = SealingGateway(cipher, remote, log.answer_for)
     shredder = Shredder(cipher, photos)
     live = Broadcaster()
     reactions: list[Reaction] = [shredder, live]

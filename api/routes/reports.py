@@ -60,7 +60,7 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = May("report")
     if raw is not None:
         # checked and kept before anything is written, so a bad image writes nothing
         still_id = hub.new_id()
-        save_image(hub, subject_id, still_id, raw)
+        await save_image(hub, subject_id, still_id, raw)
     if body.subject_id is None:
         personal: dict[str, Any] = {
             "name": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, UploadFile
@@ -90,7 +91,7 @@ async def add_photo(
     _known(hub, p, subject_id, viewer)
     command_id(request, viewer)  # a bad Idempotency-Key is refused before the photo is kept
     photo_id = hub.new_id()
-    save_image(hub, subject_id, photo_id, await read_upload(image))
+    await save_image(hub, subject_id, photo_id, await read_upload(image))
     return await submit(request, viewer, p, commands.AddPhoto(subject_id=subject_id, photo_id=photo_id))
 
 
@@ -101,9 +102,11 @@ async def read_upload(image: UploadFile) -> bytes:
     return raw
 
 
-def save_image(hub: Hub, key_id: str, photo_id: str, raw: bytes) -> None:
+async def save_image(hub: Hub, key_id: str, photo_id: str, raw: bytes) -> None:
+    """Check, strip, thumbnail and seal an image: slow work, done off the event loop so
+    the hub answers everyone else meanwhile."""
     try:
-        hub.photos.save(key_id, photo_id, raw)
+        await asyncio.to_thread(hub.photos.save, key_id, photo_id, raw)
     except BadImage as error:
         ensure(False, 413 if error.too_large else 422, str(error))
 

@@ -7,13 +7,14 @@ the hub encrypts. Screens open what they show through hub/application/queries.py
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel
 
 from hub.application.gateway import CommandGateway
-from hub.domain import Actor
+from hub.domain import Actor, Refusal
 from hub.privacy.cipher import Cipher
 from schemas.commands import Command, Submission
 from schemas.events import Sealed
@@ -40,14 +41,26 @@ def seal_command(cipher: Cipher, command: Command) -> Command:
 
 class SealingGateway:
     """A command gateway that seals each command's personal fields, then passes it on:
-    every command enters the hub through one of these, whatever decides it."""
+    every command enters the hub through one of these, whatever decides it.
 
-    def __init__(self, cipher: Cipher, inner: CommandGateway) -> None:
+    A subject erased since a command was first answered cannot be sealed for again; a
+    retry of that command still gets its first answer (`first_answer`, the log's)."""
+
+    def __init__(
+        self, cipher: Cipher, inner: CommandGateway, first_answer: Callable[[str, str], dict[str, Any] | None]
+    ) -> None:
         self.cipher = cipher
         self.inner = inner
+        self.first_answer = first_answer
 
     async def submit(self, p: str, submission: Submission, actor: Actor) -> dict[str, Any]:
-        command = seal_command(self.cipher, submission.command)
+        try:
+            command = seal_command(self.cipher, submission.command)
+        except Refusal:
+            first = self.first_answer(p, submission.id)
+            if first is not None:
+                return first
+            raise
         if command is not submission.command:
             submission = replace(submission, command=command)
         return await self.inner.submit(p, submission, actor)

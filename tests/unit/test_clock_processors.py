@@ -102,3 +102,26 @@ def test_the_clock_expires_lapses_and_erases(tmp_path: Path) -> None:
     assert types.count("exclusion.expired") == 1
     assert types.count("warning.lapsed") == 1
     hub.log.close()
+
+
+def test_a_retry_after_its_subject_was_erased_gets_the_first_answer(tmp_path: Path) -> None:
+    """The subject's key is gone, so the retry's personal data cannot be sealed again; the
+    command was answered before, so the retry gets that answer and writes nothing."""
+
+    async def story() -> tuple[dict[str, Any], dict[str, Any], int, int]:
+        hub = await _hub(tmp_path, FixedClock(T0))
+        register = Submission.of(
+            "reg-once", "register_subject", {"subject_id": "gone", "personal": {"name": "Gone Soon"}}
+        )
+        first = await hub.submit("p", register, COORDINATOR)
+        erase = Submission.of("erase-gone", "erase_subject", {"subject_id": "gone", "reason": "request"})
+        await hub.submit("p", erase, COORDINATOR)
+        head = hub.log.head("p")
+        again = await hub.submit("p", register, COORDINATOR)
+        after = hub.log.head("p")
+        hub.log.close()
+        return first, again, head, after
+
+    first, again, head, after = asyncio.run(story())
+    assert again == first
+    assert after == head
