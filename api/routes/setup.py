@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from datetime import timedelta
 from typing import Annotated, Any
@@ -72,14 +73,35 @@ async def login(
     return {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_SECONDS}
 
 
+# A device code: its tag (the last four hex digits of its code id, which says which of a
+# member's codes it is), then three random groups. Only a password of that shape is tried
+# as a code, and only against the codes with its tag: a failed sign-in costs one argon2
+# check however many codes are outstanding, and takes as long for every member.
+CODE_SHAPE = re.compile(r"[0-9A-F]{4}(?:-[0-9A-F]{4}){3}")
+
+
+def new_code(code_id: str) -> str:
+    return "-".join([code_id[-4:].upper(), *(secrets.token_hex(2).upper() for _ in range(3))])
+
+
+def candidate_codes(member: dict[str, Any], text: str, now: str) -> list[str]:
+    """The ids of this member's unused, unexpired codes that `text` could be."""
+    typed = text.strip().upper()
+    if not CODE_SHAPE.fullmatch(typed):
+        return []
+    return [
+        code_id
+        for code_id, issued in member.get("codes", {}).items()
+        if not issued["used"] and issued["expires_at"] > now and code_id[-4:].upper() == typed[:4]
+    ]
+
+
 def _matching_code(hub: Hub, member: dict[str, Any], code: str) -> str | None:
     """The unused, unexpired enrolment code of this member that `code` matches."""
-    now = iso(hub.clock.now())
-    for code_id, issued in member.get("codes", {}).items():
-        if issued["used"] or issued["expires_at"] <= now:
-            continue
+    for code_id in candidate_codes(member, code, iso(hub.clock.now())):
+        issued = member["codes"][code_id]
         if check_password(hub.queries.opened_hash(issued["code_hash"]), code.strip().upper()):
-            return str(code_id)
+            return code_id
     return None
 
 
@@ -213,11 +235,12 @@ async def enrolment_code(
     hub = hub_of(request)
     member = hub.view(p).members.get(username)
     ensure(member is not None and member["active"], 404, f"no active member {username}")
-    code = "-".join(secrets.token_hex(2).upper() for _ in range(3))
+    code_id = hub.new_id()
+    code = new_code(code_id)
     hours = (body or EnrolmentCode()).hours
     expires_at = iso(hub.clock.now() + timedelta(hours=hours))
     command = commands.IssueEnrolmentCode(
-        username=username, code_id=hub.new_id(), code_hash=hash_password(code), expires_at=expires_at
+        username=username, code_id=code_id, code_hash=hash_password(code), expires_at=expires_at
     )
     answer = await submit(request, viewer, p, command)
     return {**answer, "code": code, "expires_at": expires_at}

@@ -345,3 +345,23 @@ def test_d5_the_throttle_counts_per_address_over_a_window() -> None:
     assert throttle.retry_after("10.0.0.1") == 30
     now[0] += 31
     assert throttle.retry_after("10.0.0.1") is None, "failures leave the window"
+
+
+def test_d6_a_failed_sign_in_tries_at_most_the_one_code_its_tag_names() -> None:
+    """Ten outstanding codes used to add ten argon2 checks to every failed sign-in (and
+    tell members from strangers by the time it took); now only a password shaped like a
+    code is tried as one, against the codes whose tag it carries."""
+    from api.routes.setup import candidate_codes, new_code
+
+    ids = [f"{n:028x}{n:04x}" for n in range(1, 11)]
+    codes = {code_id: {"used": False, "expires_at": "2099-01-01T00:00:00.000000Z"} for code_id in ids}
+    member = {"codes": codes}
+    now = "2026-12-02T00:00:00.000000Z"
+    assert candidate_codes(member, "a wrong password", now) == []
+    assert candidate_codes(member, "demo-password", now) == []
+    typed = new_code(ids[3])
+    assert candidate_codes(member, typed, now) == [ids[3]]
+    assert candidate_codes(member, f"  {typed.lower()} ", now) == [ids[3]], "typed loosely, still found"
+    assert len(candidate_codes(member, "FFFF-0000-0000-0000", now)) == 0
+    codes[ids[3]]["used"] = True
+    assert candidate_codes(member, typed, now) == [], "a used code is never tried"
