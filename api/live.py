@@ -103,14 +103,14 @@ async def live(socket: WebSocket) -> None:
     )
     hub.live.add(subscription)
     LIVE_CONNECTIONS.inc()
+    expiry = _Expiry(subscription)
     try:
         heads = {p: hub.views[p].position for p in since}
         await socket.send_text(orjson.dumps({"op": "welcome", "positions": heads}).decode())
         sender = asyncio.create_task(_send(hub, socket, subscription, heads))
-        receiver = asyncio.create_task(_receive(hub, socket, subscription))
+        receiver = asyncio.create_task(_receive(hub, socket, subscription, expiry))
         behind = asyncio.create_task(subscription.fell_behind.wait())
-        expiry = asyncio.create_task(_expiry(subscription))
-        tasks = {sender, receiver, behind, expiry}
+        tasks = {sender, receiver, behind}
         _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
@@ -130,6 +130,7 @@ async def live(socket: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await socket.close(TRY_AGAIN_LATER, "too far behind: resume from your last position")
     finally:
+        expiry.cancel()
         hub.live.remove(subscription)
         LIVE_CONNECTIONS.dec()
 
@@ -174,17 +175,29 @@ def _read(hub: Hub, p: str, first: int, last: int) -> list[dict[str, Any]]:
     return list(hub.log.read(p, first, last))
 
 
-async def _expiry(subscription: Subscription) -> None:
-    """End the socket when its token expires, unless the client sends a fresh one first."""
-    while not subscription.ended:
-        left = subscription.viewer.expires - time.time()
-        if left <= 0:
-            subscription.end("token expired: sign in again, or send a fresh token before it expires")
-            return
-        await asyncio.sleep(min(left, 1.0))
+class _Expiry:
+    """Ends a socket when its token expires; a fresh token moves the moment. One timer a
+    socket, no polling: ten thousand idle sockets cost nothing until their hour is up."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self.handle: asyncio.TimerHandle | None = None
+        self.move(subscription.viewer.expires)
+
+    def move(self, expires: int) -> None:
+        self.cancel()
+        delay = max(0.0, expires - time.time())
+        reason = "token expired: sign in again, or send a fresh token before it expires"
+        self.handle = asyncio.get_running_loop().call_later(delay, self.subscription.end, reason)
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
 
 
-def _refresh(hub: Hub, secret: str, subscription: Subscription, token: Any) -> dict[str, Any]:
+def _refresh(
+    hub: Hub, secret: str, subscription: Subscription, expiry: _Expiry, token: Any
+) -> dict[str, Any]:
     """`{"op": "token", "token": ...}`: a fresh token for the same member keeps the socket open."""
     try:
         fresh = read_token(secret, token if isinstance(token, str) else "")
@@ -194,10 +207,11 @@ def _refresh(hub: Hub, secret: str, subscription: Subscription, token: Any) -> d
     if (fresh.user, fresh.role) != (viewer.user, viewer.role) or not still_enrolled(hub, fresh):
         return {"op": "error", "detail": "that token is not this member's"}
     subscription.viewer = replace(viewer, expires=fresh.expires)
+    expiry.move(fresh.expires)
     return {"op": "token", "expires_in": max(0, fresh.expires - int(time.time()))}
 
 
-async def _receive(hub: Hub, socket: WebSocket, subscription: Subscription) -> None:
+async def _receive(hub: Hub, socket: WebSocket, subscription: Subscription, expiry: _Expiry) -> None:
     """Acks and fresh tokens from the client; anything else gets an error frame and
     changes nothing."""
     while True:
@@ -208,11 +222,13 @@ async def _receive(hub: Hub, socket: WebSocket, subscription: Subscription) -> N
         if text is None:
             reply: dict[str, Any] = {"op": "error", "detail": "send JSON text frames, not binary"}
         else:
-            reply = await _on_message(hub, socket.app.state.secret, subscription, text)
+            reply = await _on_message(hub, socket.app.state.secret, subscription, expiry, text)
         await socket.send_text(orjson.dumps(reply).decode())
 
 
-async def _on_message(hub: Hub, secret: str, subscription: Subscription, text: str) -> dict[str, Any]:
+async def _on_message(
+    hub: Hub, secret: str, subscription: Subscription, expiry: _Expiry, text: str
+) -> dict[str, Any]:
     try:
         message = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -220,7 +236,7 @@ async def _on_message(hub: Hub, secret: str, subscription: Subscription, text: s
     if isinstance(message, dict) and message.get("op") == "ping":
         return {"op": "pong"}
     if isinstance(message, dict) and message.get("op") == "token":
-        return _refresh(hub, secret, subscription, message.get("token"))
+        return _refresh(hub, secret, subscription, expiry, message.get("token"))
     if not isinstance(message, dict) or message.get("op") != "ack":
         return {
             "op": "error",
