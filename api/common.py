@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 
 from api.auth import viewer_from
+from hub import failpoints
 from hub.bootstrap import Hub
 from hub.domain import Actor
 from projections.audience import Viewer
@@ -45,7 +46,9 @@ async def submit(
     if "idempotency-key" in request.headers:  # the key is bound to its kind of request
         cid = f"{cid}:{command.action}"
     submission = Submission(f"{cid}:{part}" if part else cid, command)
-    return await hub_of(request).submit(p, submission, Actor(viewer.user, viewer.role))
+    answer = await hub_of(request).submit(p, submission, Actor(viewer.user, viewer.role))
+    await failpoints.reached("api.before_answer")
+    return answer
 
 
 def ensure(condition: bool, status: int, detail: str) -> None:

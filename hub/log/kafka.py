@@ -32,6 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from hub import failpoints
 from hub.application.refusals import refusal
 from hub.domain import Actor
 from hub.log.chain import answer_of, expect_version, recorded_now, stamp
@@ -300,7 +301,9 @@ class KafkaWriterLog(ReplicaReads):
             answer = answer_of(pending, stored)
             record = {"partnership": p, "command_id": pending.command_id, "answer": answer, "events": stored}
             try:
+                await failpoints.reached("worker.before_produce")
                 offset = await self._produce(p, record)
+                await failpoints.reached("worker.after_produce")
                 await self.replica.replicate(Replicated(stored, p, pending.command_id, answer, offset))
             except BaseException as error:
                 # The record may be on the broker, or not: read it back before going on.

@@ -20,6 +20,7 @@ from typing import Any, Union
 
 import orjson
 
+from hub import failpoints
 from hub.log.chain import (
     GENESIS,
     answer_of,
@@ -328,6 +329,7 @@ class SqliteLog(SqliteReader):
                 outcomes.append(error)
         try:
             if staged.rows or staged.answers or staged.offsets:
+                failpoints.hit("log.before_commit")
                 self._write.execute("BEGIN IMMEDIATE")
                 try:
                     # A position taken by another writer on the same file fails the batch.
@@ -349,6 +351,7 @@ class SqliteLog(SqliteReader):
             self._heads = self._read_heads()
             _settle_all([(reply, error) for _, reply in batch])
             return
+        failpoints.hit("log.after_commit")
         self._heads = staged.heads
         self._versions.update(staged.versions)
         committed = [e for outcome in outcomes if isinstance(outcome, Appended) for e in outcome.events]
