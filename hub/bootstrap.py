@@ -30,6 +30,7 @@ from hub.log.port import EventLog, EventSource
 from hub.log.relay import FollowerLog, Relay
 from hub.log.sqlite import SqliteLog
 from hub.privacy.cipher import Cipher, KeyStore
+from hub.privacy.erasures import ErasureLedger
 from hub.privacy.photos import PhotoStore
 from hub.privacy.sealing import SealingGateway
 from hub.privacy.shredder import Shredder
@@ -110,6 +111,20 @@ def _photos(folder: Path, cipher: Cipher) -> PhotoStore:
     return PhotoStore(Path(os.environ.get("HUB_PHOTOS") or folder / "photos"), cipher)
 
 
+def erasure_ledger(folder: Path) -> Path:
+    """Where the embedded hub records each key it destroys (hub/privacy/erasures.py):
+    HUB_ERASURES, best a file outside the data folder so that it outlives it, else
+    erasures.jsonl in the data folder."""
+    return Path(os.environ.get("HUB_ERASURES") or folder / "erasures.jsonl")
+
+
+def _keys(folder: Path, clock: Clock) -> KeyStore:
+    """The embedded writer's subject keys: each one destroyed goes in the erasure ledger."""
+    keys = KeyStore(folder / "keys.db")
+    keys.on_destroyed = ErasureLedger(erasure_ledger(folder), clock).record
+    return keys
+
+
 def assemble(
     folder: Path,
     log: EventSource,
@@ -161,7 +176,8 @@ def build(folder: Path, clock: Clock | None = None) -> Hub:
     """An embedded hub on the data folder (log.db, keys.db, photos/, snapshot.json),
     started, its commits not yet delivered (see `deliver`)."""
     log = SqliteLog(folder / "log.db")
-    return assemble(folder, log, Cipher(KeyStore(folder / "keys.db")), clock or SystemClock(), log)
+    clock = clock or SystemClock()
+    return assemble(folder, log, Cipher(_keys(folder, clock)), clock, log)
 
 
 def deliver(
@@ -216,7 +232,7 @@ async def start(folder: Path, clock: Clock | None = None, role: str = "serve") -
         return Running(hub, ticks=True)
     log = SqliteLog(folder / "log.db")
     relay = Relay(folder)
-    hub = assemble(folder, log, Cipher(KeyStore(folder / "keys.db")), clock, log, synced=relay.synced)
+    hub = assemble(folder, log, Cipher(_keys(folder, clock)), clock, log, synced=relay.synced)
     await relay.start(hub.gateway)
     deliver(hub, loop, relay.send)
     return Running(hub, ticks=True, parts=[relay])

@@ -211,6 +211,69 @@ def verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _embedded_only() -> str | None:
+    from hub.bootstrap import kafka_url
+
+    if kafka_url() or os.environ.get("HUB_PHOTOS"):
+        return "backup and restore are for the embedded hub and its data folder (unset HUB_LOG, HUB_PHOTOS)"
+    return None
+
+
+def backup(args: argparse.Namespace) -> int:
+    """Back up the embedded hub's data folder to a new folder, while it serves."""
+    from hub.backup import Refused, make_backup
+
+    if (refusal := _embedded_only()) is not None:
+        print(refusal, file=sys.stderr)
+        return 2
+    folder = data_dir(args.data)
+    try:
+        manifest = make_backup(folder, Path(args.dir))
+    except Refused as error:
+        print(f"backup refused: {error}", file=sys.stderr)
+        return 1
+    files = manifest["files"]
+    size = sum(f["size"] for f in files.values())
+    print(f"backed up {folder} to {args.dir} at {manifest['made_at']}: {len(files)} files, {size:,} bytes")
+    for p, head in sorted(manifest["heads"].items()):
+        print(f"  {p}: position {head['position']}")
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    """Restore a backup into an empty folder, or over a stopped hub's folder."""
+    from hub.backup import Refused, restore_backup
+    from hub.bootstrap import erasure_ledger
+
+    if (refusal := _embedded_only()) is not None:
+        print(refusal, file=sys.stderr)
+        return 2
+    folder = data_dir(args.data)
+    ledger = erasure_ledger(folder)
+    kept_ledger = ledger.exists()
+    try:
+        restored = restore_backup(Path(args.dir), folder, ledger)
+    except Refused as error:
+        print(f"restore refused, {folder} is unchanged: {error}", file=sys.stderr)
+        return 1
+    print(f"restored {args.dir} (made at {restored.manifest['made_at']}) into {folder}")
+    for p, head in sorted(restored.manifest["heads"].items()):
+        print(f"  {p}: position {head['position']}")
+    print(
+        f"erasure ledger {ledger}: {restored.ledger_keys} keys named, all kept destroyed"
+        if kept_ledger
+        else f"no erasure ledger at {ledger} (HUB_ERASURES): erasures in the backup and {folder} were kept"
+    )
+    if restored.reapplied:
+        print(
+            f"{len(restored.reapplied)} erasures made since the backup applied again (keys destroyed, "
+            f"photos deleted): {', '.join(restored.reapplied)}"
+        )
+    if restored.kept is not None:
+        print(f"the folder restored over is kept at {restored.kept}: remove it once the hub is checked")
+    return 0
+
+
 def schemas_export(args: argparse.Namespace) -> int:
     from hub.schemas_export import export
 
@@ -260,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
 
     command("replay", replay, help="rebuild every view from the log and save a snapshot")
     command("verify", verify, help="check every partnership's hash chain")
+    b = command("backup", backup, help="back up the embedded hub's data folder to DIR, while it serves")
+    b.add_argument("dir", help="a new folder for the backup")
+    r = command("restore", restore, help="restore the backup in DIR into the data folder (hub stopped)")
+    r.add_argument("dir", help="the backup's folder")
     sch = commands.add_parser("schemas", help="JSON Schemas").add_subparsers(dest="what", required=True)
     e = sch.add_parser("export", help="write every schema and the AsyncAPI document")
     e.add_argument("dir")

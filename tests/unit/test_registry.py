@@ -77,7 +77,7 @@ LAYERS = [
     ("projections",),
     ("hub.application", "hub.log.port"),
     ("hub.log", "hub.privacy", "hub.schemas_export"),
-    ("hub.bootstrap", "hub.demo"),
+    ("hub.bootstrap", "hub.demo", "hub.backup"),
     ("api", "streams"),
     ("hub.cli", "hub.__main__"),
 ]
