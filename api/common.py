@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
@@ -33,6 +34,29 @@ def command_id(request: Request, viewer: Viewer) -> str:
     return f"{viewer.user}:{key}"
 
 
+def _bound_id(request: Request, viewer: Viewer, action: str) -> str:
+    """The command id; a client's key is bound to its kind of request."""
+    cid = command_id(request, viewer)
+    return f"{cid}:{action}" if "idempotency-key" in request.headers else cid
+
+
+def first_answer(request: Request, viewer: Viewer, p: str, action: str) -> dict[str, Any] | None:
+    """A retried request's first answer, if the log has one: the retry then does nothing."""
+    if "idempotency-key" not in request.headers:
+        return None
+    return hub_of(request).log.answer_for(p, _bound_id(request, viewer, action))
+
+
+def made_id(request: Request, viewer: Viewer, p: str, what: str) -> str:
+    """The id of a thing a request makes before its command (a still, a photo, an ID-sought
+    subject): with an Idempotency-Key, derived from it, so every retry names the same thing
+    and leaves no second file or key behind; without one, fresh."""
+    if "idempotency-key" not in request.headers:
+        return hub_of(request).new_id()
+    named = f"{p}\0{command_id(request, viewer)}\0{what}"
+    return hashlib.sha256(named.encode()).hexdigest()[:32]
+
+
 async def submit(
     request: Request, viewer: Viewer, p: str, command: Command, part: str = ""
 ) -> dict[str, Any]:
@@ -42,9 +66,7 @@ async def submit(
     A request that makes two commands names the first one's `part`, so a retry of the
     request finds both first answers.
     """
-    cid = command_id(request, viewer)
-    if "idempotency-key" in request.headers:  # the key is bound to its kind of request
-        cid = f"{cid}:{command.action}"
+    cid = _bound_id(request, viewer, command.action)
     submission = Submission(f"{cid}:{part}" if part else cid, command)
     answer = await hub_of(request).submit(p, submission, Actor(viewer.user, viewer.role))
     await failpoints.reached("api.before_answer")

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api.access import May
-from api.common import command_id, ensure, hub_of, submit
+from api.common import command_id, ensure, first_answer, hub_of, made_id, submit
 from api.routes.subjects import read_upload, save_image
 from hub.application.guards import own_venue
 from hub.domain import iso
@@ -52,14 +52,20 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = May("report")
     # checked here too, before a still is kept or an ID-sought subject registered for a
     # sighting that would then be refused
     own_venue(body.venue, viewer.role, viewer.venue, view.venues)
-    ensure(body.subject_id is None or body.subject_id in view.subjects, 422, f"no subject {body.subject_id}")
+    known = body.subject_id is None or body.subject_id in hub.queries.visible_subjects(
+        p, viewer.role, viewer.venue
+    )
+    ensure(known, 422, f"no subject {body.subject_id}")
     raw = await read_upload(still) if still is not None else None
     command_id(request, viewer)  # a bad Idempotency-Key is refused before the still is kept
-    subject_id = body.subject_id or hub.new_id()
+    answered = first_answer(request, viewer, p, "record_sighting")
+    if answered is not None:
+        return answered
+    subject_id = body.subject_id or made_id(request, viewer, p, "id-sought subject")
     still_id = None
     if raw is not None:
         # checked and kept before anything is written, so a bad image writes nothing
-        still_id = hub.new_id()
+        still_id = made_id(request, viewer, p, "still")
         await save_image(hub, subject_id, still_id, raw)
     if body.subject_id is None:
         personal: dict[str, Any] = {

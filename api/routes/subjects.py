@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
 
 from api.access import May
-from api.common import command_id, ensure, hub_of, submit
+from api.common import command_id, ensure, first_answer, hub_of, made_id, submit
 from hub.bootstrap import Hub
 from hub.domain import exclusion, subject
 from hub.privacy.photos import MAX_BYTES, BadImage
@@ -90,7 +90,10 @@ async def add_photo(
     hub = hub_of(request)
     _known(hub, p, subject_id, viewer)
     command_id(request, viewer)  # a bad Idempotency-Key is refused before the photo is kept
-    photo_id = hub.new_id()
+    answered = first_answer(request, viewer, p, "add_photo")
+    if answered is not None:
+        return answered
+    photo_id = made_id(request, viewer, p, "photo")
     await save_image(hub, subject_id, photo_id, await read_upload(image))
     return await submit(request, viewer, p, commands.AddPhoto(subject_id=subject_id, photo_id=photo_id))
 

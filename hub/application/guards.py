@@ -1,9 +1,9 @@
 """Rules that span streams, checked in the command path for every caller (REST, the
 live socket, the relay's followers, the Kafka worker) before a command is decided.
 
-- A subject a command names exists; one that door or retail staff name in an alert is
-  one they may see (an alert shows its subject to everyone it reaches, so naming a
-  hidden one would open it to them).
+- A subject a command names exists and is one its member may see: an alert shows its
+  subject to everyone it reaches, so naming a hidden one would open it to them; and a
+  hidden subject answers as a made-up id does, so no answer tells them it exists.
 - Door and retail staff report what happens at their own venue; CCTV and police
   report anywhere.
 - A coordinator manages door, retail, CCTV and police members (enrols them, issues their
@@ -48,16 +48,15 @@ class Guards:
             return
         match command:
             case BroadcastAlert(subject_id=str() as subject_id):
-                self._subjects(p, [subject_id])
-                self._visible(p, subject_id, actor, setup)
+                self._known(p, [subject_id], actor, setup)
             case RecordSighting():
                 own_venue(command.venue, actor.role, _venue_of(actor, setup), setup.venues)
-                self._subjects(p, [command.subject_id] if command.subject_id else [])
+                self._known(p, [command.subject_id] if command.subject_id else [], actor, setup)
             case ReportIncident():
                 own_venue(command.venue, actor.role, _venue_of(actor, setup), setup.venues)
-                self._subjects(p, command.subject_ids)
+                self._known(p, command.subject_ids, actor, setup)
             case LinkSubject():
-                self._subjects(p, [command.subject_id])
+                self._known(p, [command.subject_id], actor, setup)
             case EnrolMember() | IssueEnrolmentCode() | RevokeMember():
                 self._manages(command, actor, setup)
             case IssueWarning() | IssueExclusion():
@@ -71,13 +70,17 @@ class Guards:
         if unknown:
             raise Invalid(f"no subject {', '.join(unknown)}")
 
-    def _visible(self, p: str, subject_id: str, actor: Actor, setup: Partnership) -> None:
-        """A subject hidden from a venue's staff is unknown to them."""
-        if actor.role not in VENUE_ROLES:
+    def _known(self, p: str, subject_ids: list[str], actor: Actor, setup: Partnership) -> None:
+        """The subjects exist, and the member may see them: a hidden subject is as
+        unknown to them as a made-up id, with the same answer."""
+        self._subjects(p, subject_ids)
+        if not subject_ids:
             return
         venue = _venue_of(actor, setup)
-        if subject_id not in visible_subjects(self.views[p], actor.role, venue, iso(self.clock.now())):
-            raise Invalid(f"no subject {subject_id}")
+        visible = visible_subjects(self.views[p], actor.role, venue, iso(self.clock.now()))
+        hidden = [s for s in subject_ids if s not in visible]
+        if hidden:
+            raise Invalid(f"no subject {', '.join(hidden)}")
 
     @staticmethod
     def _manages(

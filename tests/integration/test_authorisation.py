@@ -177,7 +177,12 @@ class World:
         return str(answer.json()["id"])
 
     def plain_subject(self, p: str) -> str:
+        """Registered, neither excluded nor sought: only coordinators see them."""
         return str(self.shared(("plain", p), lambda: self.subject(p)))
+
+    def sought_subject(self, p: str) -> str:
+        """An ID-sought person: every receiving role sees them, so may name them."""
+        return str(self.shared(("sought", p), lambda: self.subject(p, None)))
 
     def alert(self, p: str, client: httpx.Client | None = None) -> str:
         body = {"text": "male, green coat, heading to High St", "priority": "urgent"}
@@ -191,7 +196,7 @@ class World:
         def make() -> str:
             answer = self.as_role("cctv_operator", p).post(
                 f"/v1/partnerships/{p}/sightings",
-                data={"subject_id": self.plain_subject(p), "venue": venue, "camera": "cam 12"},
+                data={"subject_id": self.sought_subject(p), "venue": venue, "camera": "cam 12"},
                 files={"still": ("still.png", png(), "image/png")},
             )
             assert answer.status_code == 201, answer.text
@@ -477,7 +482,7 @@ ENDPOINTS = [
         RECEIVE,
         201,
         body=lambda w, p, r: {
-            "subject_id": w.plain_subject(p),
+            "subject_id": w.sought_subject(p),
             "venue": w.venue_of(p, r),
             "camera": "cam 3",
             "seen_at": datetime.now(UTC).isoformat(),
@@ -531,7 +536,7 @@ ENDPOINTS = [
         FOLLOW,
         201,
         params=lambda w, p, r: {"incident_id": w.incident(p, w.venue_of(p, r))},
-        body=lambda w, p, r: {"subject_id": w.plain_subject(p)},
+        body=lambda w, p, r: {"subject_id": w.sought_subject(p)},
     ),
     Endpoint(
         "close incident",

@@ -532,10 +532,11 @@ def test_exclusion_expires_without_anyone_acting(story: Story) -> None:
     active = coordinator.get(f"/v1/partnerships/{P}/exclusions").json()
     assert exclusion_id not in [x["exclusion_id"] for x in active]
 
-    # An expired exclusion raises no breach: the subject may come back.
+    # An expired exclusion raises no breach: the subject may come back. (CCTV no longer
+    # sees them in the gallery; the coordinator, who sees every subject, records it.)
     police = story.live("police", {P: story.head()})
     sighting = create(
-        story.client("cctv_operator"),
+        story.client("coordinator"),
         f"/v1/partnerships/{P}/sightings",
         {"subject_id": subject_id, "venue": V, "camera": "cam 3", "note": "back again"},
     )

@@ -9,6 +9,8 @@ and writes nothing.
   revokes itself; a revoked username can never be enrolled again.
 - D12: moments outside the years the hub keeps (a 500, or a broken date in the chained log).
 - D13: positions past any log (an overflow, a 500).
+- D11: a retried upload leaves orphan files and keys that outlive erasure.
+- D18: a hidden subject answers differently from a made-up id.
 - D14: one Idempotency-Key reused for another kind of request answers with the first.
 - D16: common passwords, short ones for coordinators, whitespace trimmed.
 - D17: a hello resuming past the head is welcomed and then hears nothing.
@@ -17,7 +19,9 @@ and writes nothing.
 
 from __future__ import annotations
 
+import io
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -27,6 +31,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from websockets.exceptions import ConnectionClosed
 
 from tests.support import PASSWORD, Live, Server, create, make_admin, set_up_partnership
@@ -365,3 +370,115 @@ def test_d6_a_failed_sign_in_tries_at_most_the_one_code_its_tag_names() -> None:
     assert len(candidate_codes(member, "FFFF-0000-0000-0000", now)) == 0
     codes[ids[3]]["used"] = True
     assert candidate_codes(member, typed, now) == [], "a used code is never tried"
+
+
+def test_d18_a_hidden_subject_answers_as_a_made_up_one_does(world: World) -> None:
+    """Naming a subject hidden from you, in an incident, a sighting or an alert, is refused
+    exactly as a made-up id is: no answer tells you the subject exists."""
+    hidden = subject_excluded_at_the_club(world)
+    made_up = "0" * 32
+    attempts: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "door_staff",
+            "/incidents",
+            {"category": "theft", "venue": PUB, "description": "x", "subject_ids": []},
+        ),
+        ("door_staff", "/sightings", {"venue": PUB, "camera": "door"}),
+        ("door_staff", "/alerts", {"text": "look out"}),
+    ]
+    for role, path, body in attempts:
+        answers = []
+        for subject in (hidden, made_up):
+            named = (
+                {**body, "subject_ids": [subject]}
+                if "subject_ids" in body
+                else {**body, "subject_id": subject}
+            )
+            answers.append(refused(world, role, "POST", path, 422, json=named).json()["detail"])
+        assert answers[0] == answers[1].replace(made_up, hidden), (path, answers)
+
+
+def test_d18_cctv_and_police_cannot_name_a_subject_outside_their_gallery(world: World) -> None:
+    """A subject with only a warning is in no gallery but the coordinator's."""
+    coordinator = world["coordinator"]
+    warned = create(coordinator, f"/v1/partnerships/{P}/subjects", {"name": "Only Warned"})["id"]
+    warning = {"subject_id": warned, "kind": "warning", "venues": [PUB], "reason": "abusive to staff"}
+    create(coordinator, f"/v1/partnerships/{P}/exclusions", warning)
+    assert world["cctv_operator"].get(f"/v1/partnerships/{P}/subjects/{warned}").status_code == 404
+    sighting = {"subject_id": warned, "venue": PUB, "camera": "cam 2"}
+    detail = refused(world, "cctv_operator", "POST", "/sightings", 422, json=sighting).json()["detail"]
+    assert detail == f"no subject {warned}"
+    incident = create(
+        world["police"],
+        f"/v1/partnerships/{P}/incidents",
+        {"category": "theft", "venue": PUB, "description": "till snatch"},
+    )["id"]
+    link = refused(
+        world, "police", "POST", f"/incidents/{incident}/link-subject", 422, json={"subject_id": warned}
+    )
+    assert link.json()["detail"] == f"no subject {warned}"
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), "blue").save(out, format="PNG")
+    return out.getvalue()
+
+
+def _keys(data: Path) -> set[str]:
+    with sqlite3.connect(data / "keys.db") as db:
+        return {row[0] for row in db.execute("SELECT id FROM keys")}
+
+
+def test_d11_a_retried_sighting_with_a_still_keeps_one_still_and_one_key(world: World) -> None:
+    """Three POSTs of one ID-sought sighting under one Idempotency-Key: one sighting, one
+    subject, one still (two files) and one key; erased, nothing of it is left."""
+    data = world.server.data
+    photos, keys = set(os.listdir(data / "photos")), _keys(data)
+    answers = []
+    for _ in range(3):
+        answer = world["cctv_operator"].post(
+            f"/v1/partnerships/{P}/sightings",
+            data={"venue": PUB, "camera": "cam 7", "note": "red cap, ID sought"},
+            files={"still": ("still.png", _png(), "image/png")},
+            headers={"Idempotency-Key": "sighting-with-still-1"},
+        )
+        assert answer.status_code == 201, answer.text
+        answers.append(answer.json())
+    assert answers[0] == answers[1] == answers[2]
+    new_files = set(os.listdir(data / "photos")) - photos
+    new_keys = _keys(data) - keys
+    assert len(new_files) == 2, new_files  # the still, full size and thumbnail
+    assert len(new_keys) == 1, new_keys
+    sighting = next(
+        s
+        for s in world["coordinator"].get(f"/v1/partnerships/{P}/sightings").json()
+        if s["sighting_id"] == answers[0]["id"]
+    )
+    (subject,) = new_keys
+    assert sighting["subject_id"] == subject
+
+    erased = world["coordinator"].post(
+        f"/v1/partnerships/{P}/subjects/{subject}/erase", json={"reason": "request"}
+    )
+    assert erased.status_code == 201, erased.text
+    assert not set(os.listdir(data / "photos")) & new_files
+    assert subject not in _keys(data)
+
+
+def test_d11_a_retried_photo_upload_keeps_one_photo(world: World) -> None:
+    coordinator = world["coordinator"]
+    subject = create(coordinator, f"/v1/partnerships/{P}/subjects", {"name": "Photographed Once"})["id"]
+    photos = set(os.listdir(world.server.data / "photos"))
+    answers = [
+        coordinator.post(
+            f"/v1/partnerships/{P}/subjects/{subject}/photos",
+            files={"image": ("face.png", _png(), "image/png")},
+            headers={"Idempotency-Key": "photo-once"},
+        )
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [201] * 3, answers[0].text
+    assert answers[0].json() == answers[1].json() == answers[2].json()
+    assert len(set(os.listdir(world.server.data / "photos")) - photos) == 2
+    assert len(coordinator.get(f"/v1/partnerships/{P}/subjects/{subject}").json()["photos"]) == 1
