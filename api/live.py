@@ -151,7 +151,7 @@ async def _send(hub: Hub, socket: WebSocket, subscription: Subscription, heads: 
                 view = hub.views[p]
                 for event in events:
                     if audience(view, event).admits(subscription.viewer):
-                        await socket.send_text(frame(event))
+                        await socket.send_text(frame(event, hub.live.reveal))
                 last[p] = upto
                 if subscription.overflowed:
                     return

@@ -22,7 +22,7 @@ from hub.application.guards import Guards
 from hub.application.handler import CommandHandler
 from hub.application.processors import Processors
 from hub.application.publisher import Publisher, Reaction
-from hub.application.queries import Queries
+from hub.application.queries import Queries, reveal
 from hub.clock import Clock, SystemClock
 from hub.domain import Actor
 from hub.log.chain import new_id
@@ -152,7 +152,7 @@ def assemble(
         assert remote is not None
         gateway = SealingGateway(cipher, remote, log.answer_for)
     shredder = Shredder(cipher, photos)
-    live = Broadcaster()
+    live = Broadcaster(lambda data: reveal(data, cipher.open))
     reactions: list[Reaction] = [shredder, live]
     if processors is not None:
         reactions.append(processors)

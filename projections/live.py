@@ -18,12 +18,20 @@ import orjson
 
 from projections.audience import Audience, Viewer, audience
 from projections.views import PartnershipView
-from schemas.events import PRIVATE_FIELDS, MemberAccessRevoked
+from schemas.events import FREE_TEXT_FIELDS, PRIVATE_FIELDS, MemberAccessRevoked
+
+Reveal = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def frame(event: dict[str, Any]) -> str:
-    """The live frame for an event, encoded once and shared by every socket."""
-    data = {k: v for k, v in event["data"].items() if k not in PRIVATE_FIELDS}
+def _hidden(data: dict[str, Any]) -> dict[str, Any]:
+    """Sealed free text left out, where nothing may open it."""
+    return {k: None if k in FREE_TEXT_FIELDS and isinstance(v, dict) else v for k, v in data.items()}
+
+
+def frame(event: dict[str, Any], reveal: Reveal = _hidden) -> str:
+    """The live frame for an event, encoded once and shared by every socket; its free text
+    about a subject opened by `reveal`."""
+    data = reveal({k: v for k, v in event["data"].items() if k not in PRIVATE_FIELDS})
     message = {
         "op": "event",
         "partnership": event["partnership"],
@@ -127,7 +135,8 @@ class Broadcaster:
     event, and a batch's bytes once per kind of viewer (role, venue, partnerships).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, reveal: Reveal = _hidden) -> None:
+        self.reveal = reveal
         self.subscriptions: dict[str, set[Subscription]] = {}
         self.queued: list[Queued] = []
         self.resting_until = 0.0
@@ -160,7 +169,7 @@ class Broadcaster:
             return
         who = audience(view, event)
         if who.roles:
-            text = frame(event)
+            text = frame(event, self.reveal)
             self.queued.append(Queued(event["partnership"], event["position"], who, text, ws_frame(text)))
 
     def flush(self) -> None:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.events import Sealed
+from schemas.events import FreeText, Sealed
 from schemas.roles import Role
 from schemas.vocabulary import IncidentCategory, Priority, VenueKind
 
@@ -36,6 +36,8 @@ class Command(BaseModel):
     # True when the command starts a new stream under a fresh id (no need to read it).
     CREATES: ClassVar[bool] = False
     SEALED: ClassVar[tuple[str, ...]] = ()
+    # Free text about the subject the command names (`subject_id`), sealed with its key.
+    ABOUT_SUBJECT: ClassVar[tuple[str, ...]] = ()
 
     def answer(self) -> dict[str, Any]:
         return {"id": getattr(self, self.ANSWER)} if self.ANSWER else {}
@@ -130,10 +132,11 @@ class BroadcastAlert(Command):
     action: Literal["broadcast_alert"] = "broadcast_alert"
     ANSWER = "alert_id"
     CREATES = True
+    ABOUT_SUBJECT = ("text",)
     alert_id: str
     channel: str = "main"
     priority: Priority = "routine"
-    text: str
+    text: FreeText
     venue: str | None = None
     location: str | None = None
     subject_id: str | None = None
@@ -210,21 +213,23 @@ class EraseSubject(Command):
 class IssueWarning(Command):
     action: Literal["issue_warning"] = "issue_warning"
     ANSWER = "warning_id"
+    ABOUT_SUBJECT = ("reason",)
     warning_id: str
     subject_id: str
     venues: list[str] = Field(default_factory=list)
-    reason: str
+    reason: FreeText
 
 
 class IssueExclusion(Command):
     action: Literal["issue_exclusion"] = "issue_exclusion"
     ANSWER = "exclusion_id"
+    ABOUT_SUBJECT = ("reason",)
     exclusion_id: str
     subject_id: str
     venues: list[str] = Field(default_factory=list)
     starts_at: Moment | None = None
     ends_at: Moment | None = None
-    reason: str
+    reason: FreeText
 
 
 class _ExclusionStep(Command):
@@ -234,7 +239,8 @@ class _ExclusionStep(Command):
 
 
 class _NotedStep(_ExclusionStep):
-    note: str | None = None
+    ABOUT_SUBJECT = ("note",)
+    note: FreeText | None = None
 
 
 class ConfirmExclusion(_NotedStep):
@@ -292,12 +298,13 @@ class RecordSighting(Command):
     action: Literal["record_sighting"] = "record_sighting"
     ANSWER = "sighting_id"
     CREATES = True
+    ABOUT_SUBJECT = ("note",)
     sighting_id: str
     subject_id: str | None = None
     venue: str
     seen_at: Moment
     camera: str | None = None
-    note: str = ""
+    note: FreeText = ""
     still_id: str | None = None
 
 

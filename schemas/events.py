@@ -8,7 +8,7 @@ leave them out (`PRIVATE_FIELDS`). Replay trusts the log and reads the raw JSON.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,6 +22,12 @@ class Sealed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     key: str
     ct: str
+
+
+# Free text about a subject (a sighting's note, a warning's or exclusion's reason, an
+# alert's text when it names a subject): sealed with that subject's key where it enters the
+# hub (hub/privacy/sealing.py), so erasing the subject erases it too; clear text otherwise.
+FreeText = Sealed | str
 
 
 class Event(BaseModel):
@@ -112,7 +118,7 @@ class AlertBroadcast(Event):
     alert_id: str
     channel: str
     priority: Priority
-    text: str
+    text: FreeText
     venue: str | None = None
     location: str | None = None
     subject_id: str | None = None
@@ -178,7 +184,7 @@ class SightingRecorded(Event):
     venue: str
     seen_at: str
     camera: str | None = None
-    note: str = ""
+    note: FreeText = ""
     still_id: str | None = None
 
 
@@ -218,7 +224,7 @@ class WarningIssued(Event):
     warning_id: str
     subject_id: str
     venues: list[str]
-    reason: str
+    reason: FreeText
     issued_at: str
 
 
@@ -235,7 +241,7 @@ class ExclusionIssued(Event):
     venues: list[str]
     starts_at: str
     ends_at: str
-    reason: str
+    reason: FreeText
 
 
 class ExclusionProposed(Event):
@@ -245,7 +251,7 @@ class ExclusionProposed(Event):
     venues: list[str]
     starts_at: str
     ends_at: str
-    reason: str
+    reason: FreeText
     warnings: list[str]
 
 
@@ -254,7 +260,7 @@ class ExclusionStep(Event):
 
     exclusion_id: str
     subject_id: str
-    note: str | None = None
+    note: FreeText | None = None
 
 
 class ExclusionServed(ExclusionStep):
@@ -323,6 +329,14 @@ def _event_types() -> dict[str, type[Event]]:
 EVENT_TYPES: dict[str, type[Event]] = _event_types()
 
 # Fields that hold sealed personal data or secrets: never in a live frame or an export.
+# Fields that may hold FreeText, sealed when it is about a subject: opened for screens.
+FREE_TEXT_FIELDS: frozenset[str] = frozenset(
+    name
+    for model in EVENT_TYPES.values()
+    for name, info in model.model_fields.items()
+    if Sealed in get_args(info.annotation) and str in get_args(info.annotation)
+)
+
 PRIVATE_FIELDS: frozenset[str] = frozenset(
     name
     for model in EVENT_TYPES.values()

@@ -54,13 +54,14 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     """Alerts the user may see, newest first: the active ones, or the radio log."""
     ensure(1 <= limit <= 5000, 422, "limit must be between 1 and 5000")
-    view = hub_of(request).view(p)
+    hub = hub_of(request)
+    view = hub.view(p)
     found = []
     for alert in reversed(view.alerts.values()):
         if active and alert["status"] != "active":
             continue
         if sees_alert(view, alert, viewer):
-            found.append(alert)
+            found.append(hub.queries.revealed(alert))
             if len(found) >= limit:
                 break
     return found

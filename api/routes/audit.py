@@ -104,6 +104,8 @@ def describe(hub: Hub, view: PartnershipView) -> dict[str, Any]:
         present(hub, view.id, s) if s in current else {"subject_id": s, "erased": True} for s in view.subjects
     ]
     data = view.to_dict()
+    for records in ("alerts", "sightings", "warnings", "exclusions"):
+        data[records] = {k: hub.queries.revealed(r) for k, r in data[records].items()}
     data["members"] = [
         {k: v for k, v in m.items() if k not in ("password_hash", "codes")} for m in view.members.values()
     ]

@@ -100,7 +100,12 @@ def gallery(
             continue
         venues = [view.venues.get(v, {"id": v, "name": v})["name"] for v in x["venues"]]
         found.append(
-            {**x, "status": state, "subject": subject, "venue_names": venues or ["all member venues"]}
+            {
+                **hub.queries.revealed(x),
+                "status": state,
+                "subject": subject,
+                "venue_names": venues or ["all member venues"],
+            }
         )
     return sorted(found, key=lambda x: x["ends_at"])
 
@@ -111,7 +116,7 @@ def warnings(request: Request, p: str, viewer: Viewer = May("exclude")) -> list[
     cutoff = iso(hub.clock.now() - timedelta(days=365))
     return [
         {
-            **w,
+            **hub.queries.revealed(w),
             "live": not w["lapsed"] and w["issued_at"] > cutoff,
             "subject": present(hub, p, w["subject_id"]),
         }

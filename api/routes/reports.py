@@ -90,8 +90,9 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = May("report")
 
 @router.get("/sightings", tags=["sightings"])
 def list_sightings(request: Request, p: str, viewer: Viewer = May("report")) -> list[dict[str, Any]]:
-    sightings = hub_of(request).view(p).sightings.values()
-    return [s for s in reversed(sightings) if _at_own_venue(viewer, s["venue"])][:500]
+    hub = hub_of(request)
+    sightings = hub.view(p).sightings.values()
+    return [hub.queries.revealed(s) for s in reversed(sightings) if _at_own_venue(viewer, s["venue"])][:500]
 
 
 @router.get("/sightings/{sighting_id}/still", tags=["sightings"])

@@ -153,14 +153,14 @@ def export(
 
     def involving(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         return [
-            r
+            hub.queries.revealed(r)
             for r in records.values()
             if r.get("subject_id") == subject_id or subject_id in r.get("subject_ids", ())
         ]
 
     events = [
         {k: v for k, v in e.items() if k != "data"}
-        | {"data": {k: v for k, v in e["data"].items() if k not in PRIVATE_FIELDS}}
+        | {"data": hub.queries.revealed({k: v for k, v in e["data"].items() if k not in PRIVATE_FIELDS})}
         for stream in (subject.stream(subject_id), exclusion.stream(subject_id))
         for e in hub.log.read_stream(p, stream)
     ]

@@ -10,6 +10,7 @@ from hub.domain import NotFound, iso
 from hub.log.port import EventReader
 from projections.audience import visible_subjects
 from projections.views import PartnershipView, fold
+from schemas.events import FREE_TEXT_FIELDS
 
 Opener = Callable[[dict[str, str]], dict[str, Any] | None]
 
@@ -35,6 +36,11 @@ class Queries:
         if record is None or record["erased"] or record["personal"] is None:
             return None
         return self.open_sealed(record["personal"])
+
+    def revealed(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A record (a view's, or an event's data) with its free text about a subject opened:
+        None once the subject is erased."""
+        return reveal(record, self.open_sealed)
 
     def opened_hash(self, sealed: dict[str, str]) -> str | None:
         """A member's password or code hash, or None once destroyed."""
@@ -68,3 +74,15 @@ class Queries:
             for username, member in view.members.items():
                 found[username] = (p, member)
         return found
+
+
+def reveal(record: dict[str, Any], open_sealed: Opener) -> dict[str, Any]:
+    """`record` with each sealed free text field opened (None once its subject is erased)."""
+    sealed = [name for name in FREE_TEXT_FIELDS if isinstance(record.get(name), dict)]
+    if not sealed:
+        return record
+    opened = dict(record)
+    for name in sealed:
+        clear = open_sealed(record[name])
+        opened[name] = None if clear is None else clear.get("text")
+    return opened

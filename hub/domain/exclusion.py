@@ -35,6 +35,7 @@ from schemas.events import (
     ExclusionRevoked,
     ExclusionServed,
     ExclusionStep,
+    FreeText,
     IncidentNoted,
     WarningIssued,
     WarningLapsed,
@@ -186,7 +187,7 @@ def is_active(exclusion: dict[str, Any], at: datetime) -> bool:
 
 
 def issue_warning(
-    state: Record, warning_id: str, subject_id: str, venues: list[str], reason: str, at: datetime
+    state: Record, warning_id: str, subject_id: str, venues: list[str], reason: FreeText, at: datetime
 ) -> list[Event]:
     if warning_id in state.warnings:
         raise Rejected(f"warning {warning_id} already exists")
@@ -229,7 +230,7 @@ def issue(
     venues: list[str],
     starts_at: datetime,
     ends_at: datetime | None,
-    reason: str,
+    reason: FreeText,
 ) -> list[Event]:
     """Issue an exclusion notice on the board's decision: 12 months unless stated."""
     if exclusion_id in state.exclusions:
@@ -255,7 +256,9 @@ def _exclusion(state: Record, exclusion_id: str) -> dict[str, Any]:
     return exclusion
 
 
-def _taken(kind: type[ExclusionStep], exclusion_id: str, subject_id: str, note: str | None) -> list[Event]:
+def _taken(
+    kind: type[ExclusionStep], exclusion_id: str, subject_id: str, note: FreeText | None
+) -> list[Event]:
     return [kind(exclusion_id=exclusion_id, subject_id=subject_id, note=note)]
 
 
@@ -276,7 +279,7 @@ def confirm(state: Record, exclusion_id: str, subject_id: str, at: datetime) -> 
     ]
 
 
-def serve(state: Record, exclusion_id: str, subject_id: str, note: str | None) -> list[Event]:
+def serve(state: Record, exclusion_id: str, subject_id: str, note: FreeText | None) -> list[Event]:
     exclusion = _exclusion(state, exclusion_id)
     if exclusion["status"] != "active":
         raise Rejected(f"exclusion {exclusion_id} is {exclusion['status']}")
@@ -291,7 +294,9 @@ def earliest_appeal(state: Record, exclusion_id: str) -> datetime:
     return max([start, *state.incidents.values()]) + SIX_MONTHS
 
 
-def appeal(state: Record, exclusion_id: str, subject_id: str, note: str | None, at: datetime) -> list[Event]:
+def appeal(
+    state: Record, exclusion_id: str, subject_id: str, note: FreeText | None, at: datetime
+) -> list[Event]:
     exclusion = _exclusion(state, exclusion_id)
     if exclusion["status"] != "active":
         raise Rejected(f"exclusion {exclusion_id} is {exclusion['status']}")
@@ -305,7 +310,7 @@ def appeal(state: Record, exclusion_id: str, subject_id: str, note: str | None, 
     return _taken(ExclusionAppealed, exclusion_id, subject_id, note)
 
 
-def revoke(state: Record, exclusion_id: str, subject_id: str, note: str | None) -> list[Event]:
+def revoke(state: Record, exclusion_id: str, subject_id: str, note: FreeText | None) -> list[Event]:
     exclusion = _exclusion(state, exclusion_id)
     if exclusion["status"] not in ("active", "proposed"):
         raise Rejected(f"exclusion {exclusion_id} is already {exclusion['status']}")

@@ -1,6 +1,7 @@
 """Sealing personal data and secrets: the one seam between clear text and the log.
 
-A command's `SEALED` fields are sealed here with the key it names, where the command
+A command's `SEALED` fields are sealed here with the key it names, and its free text
+about the subject it names (`ABOUT_SUBJECT`) with that subject's key, where the command
 enters the hub and before it is decided or sent to another process; nothing else in
 the hub encrypts. Screens open what they show through hub/application/queries.py.
 """
@@ -29,14 +30,20 @@ def _clear(value: Any) -> dict[str, Any]:
 
 
 def seal_command(cipher: Cipher, command: Command) -> Command:
-    """`command` with its personal fields sealed (those sealed already are kept)."""
+    """`command` with its personal fields, and its free text about the subject it names,
+    sealed (those sealed already are kept)."""
     clear = {name: getattr(command, name) for name in command.SEALED}
     clear = {name: value for name, value in clear.items() if not isinstance(value, Sealed)}
-    if not clear:
-        return command
-    key = command.seal_key()
-    sealed = {name: Sealed(**cipher.seal(key, _clear(value))) for name, value in clear.items()}
-    return command.model_copy(update=sealed)
+    sealed = {}
+    if clear:
+        key = command.seal_key()
+        sealed = {name: Sealed(**cipher.seal(key, _clear(value))) for name, value in clear.items()}
+    subject = getattr(command, "subject_id", None)
+    texts = {name: getattr(command, name) for name in command.ABOUT_SUBJECT}
+    texts = {name: text for name, text in texts.items() if isinstance(text, str) and text}
+    if subject and texts:
+        sealed |= {name: Sealed(**cipher.seal(subject, {"text": text})) for name, text in texts.items()}
+    return command.model_copy(update=sealed) if sealed else command
 
 
 class SealingGateway:

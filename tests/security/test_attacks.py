@@ -9,6 +9,7 @@ and writes nothing.
   revokes itself; a revoked username can never be enrolled again.
 - D12: moments outside the years the hub keeps (a 500, or a broken date in the chained log).
 - D13: positions past any log (an overflow, a 500).
+- D10: free text about a subject (notes, reasons, alert texts) outlives their erasure.
 - D11: a retried upload leaves orphan files and keys that outlive erasure.
 - D18: a hidden subject answers differently from a made-up id.
 - D14: one Idempotency-Key reused for another kind of request answers with the first.
@@ -20,6 +21,7 @@ and writes nothing.
 from __future__ import annotations
 
 import io
+import json
 import os
 import sqlite3
 import stat
@@ -482,3 +484,59 @@ def test_d11_a_retried_photo_upload_keeps_one_photo(world: World) -> None:
     assert answers[0].json() == answers[1].json() == answers[2].json()
     assert len(set(os.listdir(world.server.data / "photos")) - photos) == 2
     assert len(coordinator.get(f"/v1/partnerships/{P}/subjects/{subject}").json()["photos"]) == 1
+
+
+def test_d10_free_text_about_a_subject_is_erased_with_them(world: World) -> None:
+    """A sighting's note (an ID-sought person's description), a warning's and an
+    exclusion's reason, an alert's text naming a subject: readable to those who may see
+    them, never in clear in the log, and gone from every view, frame and export once the
+    subject is erased."""
+    coordinator, cctv = world["coordinator"], world["cctv_operator"]
+    words = {
+        name: f"{name}-{os.urandom(4).hex()}" for name in ("warned", "excluded", "seen", "alert", "sought")
+    }
+    subject = create(coordinator, f"/v1/partnerships/{P}/subjects", {"name": "Erased With Their Words"})["id"]
+    warning = {"subject_id": subject, "kind": "warning", "venues": [PUB], "reason": words["warned"]}
+    create(coordinator, f"/v1/partnerships/{P}/exclusions", warning)
+    exclusion = {"subject_id": subject, "kind": "exclusion", "venues": [], "reason": words["excluded"]}
+    create(coordinator, f"/v1/partnerships/{P}/exclusions", exclusion)
+    create(
+        cctv, f"/v1/partnerships/{P}/sightings", {"subject_id": subject, "venue": PUB, "note": words["seen"]}
+    )
+    police = Live(world.server, world.server.token(world.users["police"]), {P: world.head()})
+    create(cctv, f"/v1/partnerships/{P}/alerts", {"text": words["alert"], "subject_id": subject})
+    sought = create(cctv, f"/v1/partnerships/{P}/sightings", {"venue": PUB, "note": words["sought"]})
+    frames = police.frames_until(lambda f: f.get("type") == "alert.broadcast")
+    police.close()
+    assert frames[-1]["data"]["text"] == words["alert"], "a live frame shows the text to who may see it"
+
+    def shown() -> str:
+        reads = [
+            f"/v1/partnerships/{P}/alerts",
+            f"/v1/partnerships/{P}/sightings",
+            f"/v1/partnerships/{P}/warnings",
+            f"/v1/partnerships/{P}/exclusions?status=all",
+            f"/v1/partnerships/{P}/audit/state",
+        ]
+        return " ".join(coordinator.get(path).text for path in reads)
+
+    before = shown()
+    assert all(word in before for word in words.values()), "screens show the words before erasure"
+    log = (world.server.data / "log.db").read_bytes() + (world.server.data / "log.db-wal").read_bytes()
+    assert not [w for w in words.values() if w.encode() in log], (
+        "free text about a subject in clear in the log"
+    )
+
+    sought_subject = next(
+        s["subject_id"]
+        for s in coordinator.get(f"/v1/partnerships/{P}/sightings").json()
+        if s["sighting_id"] == sought["id"]
+    )
+    for erased in (subject, sought_subject):
+        create(coordinator, f"/v1/partnerships/{P}/subjects/{erased}/erase", {"reason": "erasure request"})
+    after = shown()
+    assert not [w for w in words.values() if w in after], "free text outlived its subject's erasure"
+    replayed = Live(world.server, world.server.token(world.users["police"]), {P: 0})
+    old_frames = replayed.drain(1.0)
+    replayed.close()
+    assert old_frames and not [w for w in words.values() if w in json.dumps(old_frames)]
