@@ -18,6 +18,9 @@ const CATEGORIES = [
 // Acknowledgements on their way: "p/alert_id" → 'socket' | 'queued'.
 const pendingAcks = new Map();
 
+// An alert's words; null once the subject it named was erased (the words went with them).
+const said = (alert) => alert.text ?? '(words erased with the subject)';
+
 // Sound and vibration wherever the user is in the app, for alerts that are new to them.
 live.on('frame', (event) => {
   const { alert, fresh } = event.detail;
@@ -25,7 +28,7 @@ live.on('frame', (event) => {
   if (alert.posted_by === session.user) return;
   sound(alert.priority);
   const label = alert.breach_of ? 'Exclusion breach' : `${PRIORITY_LABEL[alert.priority]} alert`;
-  announce(`${label}: ${alert.text}`, alert.priority !== 'routine');
+  announce(`${label}: ${said(alert)}`, alert.priority !== 'routine');
 });
 
 outbox.on('sent', (event) => {
@@ -42,7 +45,7 @@ async function queueAck(alert) {
     partnership: alert.partnership,
     path: p(alert.partnership, `/alerts/${alert.alert_id}/ack`),
     json: {},
-    label: `Acknowledge: ${alert.text.slice(0, 60)}`,
+    label: `Acknowledge: ${said(alert).slice(0, 60)}`,
   });
 }
 
@@ -207,7 +210,7 @@ export function liveView(container, ctx) {
     const body = h('article', { class: 'alert-body', 'aria-labelledby': textId },
       badges,
       alert.subject_id ? subjectRow(ctx, alert) : null,
-      h('p', { class: 'alert-text', id: textId }, alert.breach_of ? alert.text.replace(/\s*\(exclusion [^)]*\)\s*$/, '') : alert.text),
+      h('p', { class: 'alert-text', id: textId }, alert.breach_of ? said(alert).replace(/\s*\(exclusion [^)]*\)\s*$/, '') : said(alert)),
       h('p', { class: 'alert-meta' }, meta),
       acks,
       actions);
@@ -325,7 +328,7 @@ export function liveView(container, ctx) {
       partnership: alert.partnership,
       path: p(alert.partnership, `/alerts/${alert.alert_id}/resolve`),
       json: { note: null, cancelled: false },
-      label: `Resolve: ${alert.text.slice(0, 60)}`,
+      label: `Resolve: ${said(alert).slice(0, 60)}`,
     });
     button.disabled = false;
   }
