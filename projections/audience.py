@@ -132,7 +132,9 @@ def sees_alert(view: PartnershipView, alert: dict[str, Any], viewer: Viewer) -> 
 
 def visible_subjects(view: PartnershipView, role: str, venue: str | None, now: str) -> set[str]:
     """Subjects a member may see: all for a coordinator; otherwise the excluded (in the
-    member's scope), the ID-sought, and those named in an active alert they may see."""
+    member's scope), and for those who receive alerts also the warned (in their scope: a
+    shop knows whom it gave a yellow card), the ID-sought, and those named in an active
+    alert they may see."""
     if role == "coordinator":
         return set(view.subjects)
     seen = {
@@ -143,6 +145,11 @@ def visible_subjects(view: PartnershipView, role: str, venue: str | None, now: s
     if role != "auditor":
         viewer = Viewer("", role, frozenset({view.id}), venue)
         seen |= {s for s, r in view.subjects.items() if r["id_sought"]}
+        seen |= {
+            w["subject_id"]
+            for w in view.warnings.values()
+            if not w["lapsed"] and (role not in VENUE_ROLES or not w["venues"] or venue in w["venues"])
+        }
         seen |= {
             a["subject_id"]
             for a in view.alerts.values()
