@@ -41,19 +41,24 @@ def May(action: str) -> Any:
     return Depends(allowed)
 
 
+def capability(route: APIRoute) -> str | None:
+    """The capability a route names with May(...), if it names one."""
+    actions = [getattr(d.call, "capability", None) for d in route.dependant.dependencies]
+    return next((a for a in actions if a is not None), None)
+
+
 def describe_roles(router: APIRouter) -> None:
     """Name, in each route's OpenAPI, the roles that may call it and the 403 for the rest
     (before the router is included in the app)."""
     for route in router.routes:
         if not isinstance(route, APIRoute):
             continue
-        actions = [getattr(d.call, "capability", None) for d in route.dependant.dependencies]
-        found = [a for a in actions if a is not None]
-        if not found:
+        action = capability(route)
+        if action is None:
             continue
-        roles = sorted(CAN[found[0]])
+        roles = sorted(CAN[action])
         route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
         route.responses = {
             **route.responses,
-            403: {"description": f"Only {', '.join(roles)} (capability `{found[0]}`); or not a member"},
+            403: {"description": f"Only {', '.join(roles)} (capability `{action}`); or not a member"},
         }

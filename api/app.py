@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import os
 import pkgutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,9 +21,10 @@ from prometheus_client import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.routes
-from api import live, web
+from api import docs, live, web
 from api.access import describe_roles
-from api.metrics import EVENTS, LATENCY, POSITION, REGISTRY, REQUESTS
+from api.answers import PROMETHEUS, describe_refusals
+from api.metrics import EVENTS, LATENCY, REGISTRY, REQUESTS
 from api.throttle import SignIns
 from hub import __version__
 from hub.application.refusals import STATUS, detail_of
@@ -113,13 +113,17 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
         version=__version__,
         summary="Radio and incident intelligence hub for Business Crime Reduction Partnerships",
         lifespan=lifespan,
+        docs_url=None,  # served by api/docs.py from local files, not a CDN
+        redoc_url=None,
     )
     app.state.sign_ins = SignIns()
     for module in _route_modules():
         describe_roles(module.router)
+        describe_refusals(module.router)
         app.include_router(module.router)
     app.include_router(live.router)
     web.mount(app)
+    docs.mount(app)
     _errors(app)
     app.add_middleware(BodyLimit)
     _operations(app)
@@ -166,6 +170,11 @@ class Measured:
     every answer `nosniff`, and every API answer not to be stored by a browser or proxy
     (they carry personal data: each read must pass the server's checks again).
 
+    A fault no handler answers is logged and answered 500 here, and the connection kept:
+    past this the server would answer it and then drop the connection, so a client's
+    next request on it would be reset. (An answer already under way when it fails is cut
+    off: it cannot be finished.)
+
     Plain ASGI: Starlette's BaseHTTPMiddleware runs each request in a task group of its
     own, which cost more than the hub's whole command path.
     """
@@ -177,7 +186,7 @@ class Measured:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
-        status = 500
+        status = 0
         api = scope["path"].startswith("/v1/")
 
         async def sent(message: Message) -> None:
@@ -193,9 +202,15 @@ class Measured:
 
         try:
             await self.app(scope, receive, sent)
+        except Exception:
+            if status:
+                raise
+            log.exception("no answer for %s %s", scope["method"], scope["path"])
+            failed = JSONResponse({"detail": "the hub failed on this request"}, status_code=500)
+            await failed(scope, receive, sent)
         finally:
             LATENCY.labels(scope["method"]).observe(time.perf_counter() - started)
-            REQUESTS.labels(scope["method"], str(status)).inc()
+            REQUESTS.labels(scope["method"], str(status or 500)).inc()
 
 
 def _operations(app: FastAPI) -> None:
@@ -209,15 +224,14 @@ def _operations(app: FastAPI) -> None:
             "partnerships": len(hub.views),
             "live_connections": hub.live.count(),
             "process": request.app.state.role,
-            "pid": os.getpid(),
         }
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=Response, responses=PROMETHEUS)
     def metrics(request: Request) -> Response:
+        """Prometheus metrics of the whole hub: requests, latency, live sockets, events.
+        Open to scrape, so nothing here names a partnership or a member."""
         hub: Hub = request.app.state.hub
         EVENTS.set(hub.publisher.published)
-        for p, view in hub.views.items():
-            POSITION.labels(p).set(view.position)
         return Response(generate_latest(REGISTRY), media_type="text/plain; version=0.0.4")
 
     @app.get("/asyncapi.json", tags=["operations"])

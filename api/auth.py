@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 import jwt
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from projections.audience import Viewer
 
@@ -48,17 +49,29 @@ def read_token(secret: str, token: str) -> Viewer:
     return Viewer(str(claims["sub"]), str(claims["role"]), frozenset(partnerships), venue, int(claims["exp"]))
 
 
-async def viewer_from(request: Request) -> Viewer:
+# How the OpenAPI document (and its Swagger UI) says to sign in: a bearer JWT, which the
+# OAuth2 password flow at /v1/auth/token hands out. Either names the same header.
+BEARER = HTTPBearer(
+    scheme_name="bearer", bearerFormat="JWT", description="A token from /v1/auth/token", auto_error=False
+)
+PASSWORD_FLOW = OAuth2PasswordBearer(
+    tokenUrl="/v1/auth/token", scheme_name="password", description="Sign in as a member", auto_error=False
+)
+
+
+async def viewer_from(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Security(BEARER),
+    _: str | None = Security(PASSWORD_FLOW),
+) -> Viewer:
     """The signed-in user for an HTTP request, still enrolled and not revoked (or 401).
 
     `async`, so FastAPI calls it on the event loop: a plain function would be sent to a
     worker thread on every request (it takes microseconds; the hop took far more)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if credentials is None:
         raise HTTPException(401, "not signed in", headers={"WWW-Authenticate": "Bearer"})
     try:
-        viewer = read_token(request.app.state.secret, token.strip())
+        viewer = read_token(request.app.state.secret, credentials.credentials.strip())
     except Unauthorised as error:
         raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from error
     if not still_enrolled(request.app.state.hub, viewer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
@@ -15,6 +16,8 @@ from projections.audience import Viewer
 from schemas.commands import Command, Submission
 
 IDEMPOTENCY_KEY_MAX = 200
+# printable ASCII, as the OpenAPI document says (api/answers.py)
+IDEMPOTENCY_KEY = re.compile(f"[ -~]{{1,{IDEMPOTENCY_KEY_MAX}}}")
 
 Signed = Depends(viewer_from)
 
@@ -29,8 +32,10 @@ def command_id(request: Request, viewer: Viewer) -> str:
     key = request.headers.get("idempotency-key")
     if key is None:
         return hub_of(request).new_id()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
-        raise HTTPException(400, f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters")
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise HTTPException(
+            400, f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters"
+        )
     return f"{viewer.user}:{key}"
 
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics for `/metrics`."""
+"""Prometheus metrics for `/metrics`: of the whole hub, open to scrape, so no label names
+a partnership or a member."""
 
 from __future__ import annotations
 
@@ -9,6 +10,3 @@ LIVE_CONNECTIONS = Gauge("hub_live_connections", "Open live sockets", registry=R
 REQUESTS = Counter("hub_http_requests_total", "HTTP requests", ["method", "status"], registry=REGISTRY)
 LATENCY = Histogram("hub_http_request_seconds", "HTTP request time", ["method"], registry=REGISTRY)
 EVENTS = Gauge("hub_events_published", "Events applied to the views since start", registry=REGISTRY)
-POSITION = Gauge(
-    "hub_partnership_position", "Head position per partnership", ["partnership"], registry=REGISTRY
-)

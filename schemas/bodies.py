@@ -6,10 +6,11 @@ event shape.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from schemas.roles import Role
 from schemas.vocabulary import IncidentCategory, Priority, VenueKind
@@ -24,6 +25,20 @@ class Body(BaseModel):
 # The years a moment may fall in: the log writes four-digit years, and a 12-month term
 # from the last of them still fits.
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2199
+
+
+def _written(value: object) -> object:
+    """A moment is ISO 8601 text, as the OpenAPI document says; a bare number (which
+    pydantic would take for seconds since 1970) is refused."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 moment, e.g. 2026-11-26T21:00:00Z")
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9.]+(e[-+]?[0-9]+)?\s*", value, re.IGNORECASE):
+        raise ValueError("must be an ISO 8601 moment, e.g. 2026-11-26T21:00:00Z")
+    return value
+
+
+# A moment in a request: ISO 8601 text only.
+Moment = Annotated[datetime, BeforeValidator(_written)]
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -106,8 +121,8 @@ class IssueExclusion(Body):
     subject_id: str = Identifier
     kind: Literal["warning", "exclusion"]
     venues: list[str] = Field(default_factory=list, max_length=200)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     reason: str = Field(min_length=1, max_length=2000)
 
     _tz = field_validator("starts_at", "ends_at")(_aware)
@@ -120,7 +135,7 @@ class ExclusionStep(Body):
 class PostSighting(Body):
     subject_id: str | None = Field(default=None, max_length=64)
     venue: str = Identifier
-    seen_at: datetime | None = None
+    seen_at: Moment | None = None
     camera: str | None = Field(default=None, max_length=100)
     note: str = Field(default="", max_length=2000)
 
@@ -130,7 +145,7 @@ class PostSighting(Body):
 class ReportIncident(Body):
     category: IncidentCategory
     venue: str = Identifier
-    occurred_at: datetime | None = None
+    occurred_at: Moment | None = None
     description: str = Field(min_length=1, max_length=5000)
     loss_value: float = Field(default=0, ge=0, le=10_000_000)
     subject_ids: list[str] = Field(default_factory=list, max_length=50)
@@ -179,7 +194,7 @@ class RecordInspection(Body):
     """A Safer Socialising Award inspection of a night-time venue, by its panel."""
 
     venue: str = Identifier
-    inspected_at: datetime | None = None
+    inspected_at: Moment | None = None
     panel: list[Literal["partnership", "police", "licensing", "fire"]] = Field(min_length=1, max_length=4)
     criteria: dict[Criterion, bool] = Field(min_length=1, max_length=40)
     outcome: Literal["passed", "failed"]

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from api.access import May
+from api.answers import NDJSON
 from api.common import ensure, hub_of
 from api.routes.subjects import present
 from hub.bootstrap import Hub
 from hub.domain import iso
 from projections.audience import Viewer
 from projections.views import PartnershipView
+from schemas.bodies import Moment
 
 router = APIRouter(prefix="/v1/partnerships/{p}", tags=["audit"])
 
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1/partnerships/{p}", tags=["audit"])
 MAX_POSITION = 2**62
 
 
-@router.get("/audit/events")
+@router.get("/audit/events", response_class=Response, responses=NDJSON)
 def events(
     request: Request,
     p: str,
@@ -34,8 +35,8 @@ def events(
     type: str | None = None,
     stream: str | None = None,
     actor: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     viewer: Viewer = May("audit"),
 ) -> StreamingResponse:
     """The log itself as NDJSON, one envelope per line, optionally filtered."""
@@ -84,7 +85,7 @@ def verify(request: Request, p: str, viewer: Viewer = May("audit")) -> dict[str,
 def state(
     request: Request,
     p: str,
-    as_of: datetime | None = None,
+    as_of: Moment | None = None,
     position: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
     viewer: Viewer = May("audit"),
 ) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api.access import May
+from api.answers import JPEG
 from api.common import command_id, ensure, first_answer, hub_of, made_id, submit
 from api.routes.subjects import read_upload, save_image
 from hub.application.guards import own_venue
@@ -36,13 +37,31 @@ async def _sighting_body(request: Request) -> tuple[PostSighting, Any]:
         raise HTTPException(422, detail) from error
 
 
+def _sighting_form() -> dict[str, Any]:
+    """The multipart form: the body's fields as text, and a still image."""
+    schema = PostSighting.model_json_schema()
+    fields = {name: {"type": "string", **_text(field)} for name, field in schema["properties"].items()}
+    still = {"type": "string", "format": "binary", "description": "A JPEG, PNG or WEBP image"}
+    return {**schema, "properties": {**fields, "still": still}}
+
+
+def _text(field: dict[str, Any]) -> dict[str, Any]:
+    """A field's constraints as a form's text carries them (a missing field is null)."""
+    options = [o for o in field.get("anyOf", [field]) if o.get("type") != "null"]
+    return {k: v for k, v in options[0].items() if k in ("maxLength", "minLength", "pattern", "format")}
+
+
+SIGHTING_CONTENT = {
+    "application/json": {"schema": PostSighting.model_json_schema()},
+    "multipart/form-data": {"schema": _sighting_form()},
+}
+
+
 @router.post(
     "/sightings",
     status_code=201,
     tags=["sightings"],
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"schema": PostSighting.model_json_schema()}}}
-    },
+    openapi_extra={"requestBody": {"required": True, "content": SIGHTING_CONTENT}},
 )
 async def post_sighting(request: Request, p: str, viewer: Viewer = May("report")) -> dict[str, Any]:
     """A subject seen at a venue; with no subject, an ID-sought person is registered."""
@@ -95,9 +114,13 @@ def list_sightings(request: Request, p: str, viewer: Viewer = May("report")) -> 
     return [hub.queries.revealed(s) for s in reversed(sightings) if _at_own_venue(viewer, s["venue"])][:500]
 
 
-@router.get("/sightings/{sighting_id}/still", tags=["sightings"])
+@router.get("/sightings/{sighting_id}/still", tags=["sightings"], response_class=Response, responses=JPEG)
 def get_still(
-    request: Request, p: str, sighting_id: str, size: str = "full", viewer: Viewer = May("report")
+    request: Request,
+    p: str,
+    sighting_id: str,
+    size: Literal["full", "thumb"] = "full",
+    viewer: Viewer = May("report"),
 ) -> Response:
     hub = hub_of(request)
     sighting = hub.view(p).sightings.get(sighting_id)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 
 from api.access import May, member_of, require
+from api.answers import answers
 from api.auth import EVERY_PARTNERSHIP, TOKEN_SECONDS, issue_token
 from api.common import Signed, ensure, hub_of, submit
 from api.throttle import SignIns
@@ -33,7 +34,7 @@ from schemas.roles import capabilities, enrols
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/auth/token", tags=["auth"])
+@router.post("/auth/token", tags=["auth"], responses=answers(401, 429, 503))
 async def login(
     request: Request,
     username: Annotated[str, Form(max_length=64)],

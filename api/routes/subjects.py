@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
 
 from api.access import May
+from api.answers import JPEG
 from api.common import command_id, ensure, first_answer, hub_of, made_id, submit
 from hub.bootstrap import Hub
 from hub.domain import exclusion, subject
@@ -114,13 +115,13 @@ async def save_image(hub: Hub, key_id: str, photo_id: str, raw: bytes) -> None:
         ensure(False, 413 if error.too_large else 422, str(error))
 
 
-@router.get("/subjects/{subject_id}/photos/{photo_id}")
+@router.get("/subjects/{subject_id}/photos/{photo_id}", response_class=Response, responses=JPEG)
 def get_photo(
     request: Request,
     p: str,
     subject_id: str,
     photo_id: str,
-    size: str = "thumb",
+    size: Literal["full", "thumb"] = "thumb",
     viewer: Viewer = May("gallery"),
 ) -> Response:
     hub = hub_of(request)

@@ -40,8 +40,10 @@ def prepare(raw: bytes) -> tuple[bytes, bytes]:
             upright = ImageOps.exif_transpose(probe).convert("RGB")
     except Image.DecompressionBombError as error:
         raise BadImage(f"image has more than {MAX_PIXELS} pixels", too_large=True) from error
-    except (UnidentifiedImageError, OSError) as error:
-        raise BadImage(f"not a readable image: {error}") from error
+    except UnidentifiedImageError as error:  # its own text names an in-memory file object
+        raise BadImage("not an image of a known format: send a JPEG, PNG or WEBP") from error
+    except OSError as error:
+        raise BadImage("the image is damaged or cut short") from error
     # A fresh image holds pixels only: EXIF, GPS and comments are left behind.
     clean = Image.new("RGB", upright.size)
     clean.paste(upright)
