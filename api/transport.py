@@ -31,6 +31,15 @@ class HubWebSocketsProtocol(WebSocketsSansIOProtocol):
         if scope is not None and not self.close_sent:
             scope.setdefault("extensions", {})[SCOPE_KEY] = self.write_frame
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The writer is a bound method: left in the scope, the scope and this protocol hold
+        # each other, and under the hub's raised GC thresholds (hub/cli.py) a full collection
+        # almost never comes, so every closed socket's objects would stay in memory.
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.get("extensions", {}).pop(SCOPE_KEY, None)
+
     def write_frame(self, data: bytes) -> bool:
         """Write one complete, unmasked frame if the socket is open and keeping up."""
         if (
