@@ -3,7 +3,8 @@
 `python -m bench.run [--full] [--profile] [--skip-live]`: the quick set takes about
 7-9 minutes on 2 cores (ingest, replay, REST writes against a bare FastAPI endpoint, end
 to end embedded and in Kafka mode, fan-out to 10,000 sockets through the hub, a bare
-websockets loop and Centrifugo); `--full` runs larger workloads; `--profile` records a
+websockets loop and Centrifugo); `--full` runs larger workloads and then the 30-minute
+soak (bench/soak.py, bench/results/soak.json); `--profile` records a
 py-spy profile of the hub during the REST writes and during sustained fan-out
 (.cache/bench/).
 """
@@ -14,7 +15,7 @@ import argparse
 import os
 from typing import Any
 
-from bench import centrifugo, e2e, fanout, ingest, kafka_e2e, replay, rest
+from bench import centrifugo, e2e, fanout, ingest, kafka_e2e, replay, rest, soak
 from bench.common import machine, table, write
 
 TARGETS = {
@@ -200,6 +201,30 @@ def _live_rows(k: dict[str, Any], d: dict[str, Any]) -> list[tuple[str, Any, str
     ]
 
 
+SOAK_MINUTES = 30
+
+
+def soaked() -> tuple[dict[str, Any], list[tuple[str, Any, str]]]:
+    """`make bench-full` only: the soak (bench/soak.py), its keys and its table rows."""
+    print(f"soak: {SOAK_MINUTES} minutes, {soak.DEVICES:,} devices, mixed load ...", flush=True)
+    try:
+        result = soak.run(SOAK_MINUTES)
+    except Exception as error:  # the figures taken so far are kept
+        return {"soak_error": repr(error)}, [("soak", None, repr(error)[:200])]
+    path = write("soak", result)
+    v, sent = result["verdict"], result["delivery"]
+    keys = {
+        "soak_ok": v["ok"],
+        "soak_rss_change_pct": (v["rss_bytes"] or {}).get("change_pct"),
+        "soak_open_files_change_pct": (v["open_files"] or {}).get("change_pct"),
+        "soak_frames_lost": sent["frames_lost"],
+        "soak_frames_duplicated": sent["frames_duplicated_or_reordered"],
+        "soak_e2e_p99_ms": result["latency"]["p99_ms"],
+        "soak_results": str(path.relative_to(path.parent.parent.parent)),
+    }
+    return keys, soak.rows(result)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true")
@@ -219,6 +244,7 @@ def main() -> None:
     live_details: dict[str, Any] = {}
     if not args.skip_live:
         live_keys, live_details = live(args.full, args.profile)
+    soak_keys, soak_rows = soaked() if args.full and not args.skip_live else ({}, [])
 
     latest: dict[str, Any] = {
         "ingest_events_per_s": ingested["events_per_s"],
@@ -226,6 +252,7 @@ def main() -> None:
         "replay_events_per_s": replayed["replay_events_per_s"],
         "restart_1m_s": replayed["restart_s"],
         **live_keys,
+        **soak_keys,
         # Other people's work on this shared machine, before and after: read the figures with it.
         "machine": machine() | {"loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "settings": {"full": args.full, "ingest_commands": commands, "seed": ingest.SEED},
@@ -260,6 +287,7 @@ def main() -> None:
     ]
     if live_keys:
         rows += _live_rows(live_keys, live_details)
+    rows += soak_rows
     print(table(rows))
     print(
         f"machine: {latest['machine']['cpu']}, {latest['machine']['cores']} cores, "

@@ -1,0 +1,3 @@
+module hubbench/soakclient
+
+go 1.22
