@@ -49,7 +49,7 @@ async def resolve(
 
 
 @router.get("/alerts")
-def list_alerts(
+async def list_alerts(
     request: Request, p: str, active: bool = False, limit: int = 200, viewer: Viewer = May("receive")
 ) -> list[dict[str, Any]]:
     """Alerts the user may see, newest first: the active ones, or the radio log."""

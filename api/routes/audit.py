@@ -115,7 +115,7 @@ def describe(hub: Hub, view: PartnershipView) -> dict[str, Any]:
 
 
 @router.get("/statistics")
-def statistics(request: Request, p: str, viewer: Viewer = May("statistics")) -> dict[str, Any]:
+async def statistics(request: Request, p: str, viewer: Viewer = May("statistics")) -> dict[str, Any]:
     """Figures for partnership meetings and police: incidents by category and venue, losses."""
     view = hub_of(request).view(p)
     incidents = list(view.incidents.values())

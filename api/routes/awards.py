@@ -35,7 +35,7 @@ async def record_inspection(
 
 
 @router.get("/awards")
-def awards(request: Request, p: str, viewer: Viewer = May("awards")) -> list[dict[str, Any]]:
+async def awards(request: Request, p: str, viewer: Viewer = May("awards")) -> list[dict[str, Any]]:
     """Every night-time venue's award: awarded, due, lapsed, failed or none, as of now."""
     hub = hub_of(request)
     view = hub.view(p)

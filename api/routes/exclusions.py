@@ -74,7 +74,7 @@ async def take_step(
 
 
 @router.get("/exclusions")
-def gallery(
+async def gallery(
     request: Request, p: str, status: Status = "active", q: str = "", viewer: Viewer = May("gallery")
 ) -> list[dict[str, Any]]:
     """The gallery: exclusions (active ones by default) with the subject's photo and terms.
@@ -111,7 +111,7 @@ def gallery(
 
 
 @router.get("/warnings")
-def warnings(request: Request, p: str, viewer: Viewer = May("exclude")) -> list[dict[str, Any]]:
+async def warnings(request: Request, p: str, viewer: Viewer = May("exclude")) -> list[dict[str, Any]]:
     hub = hub_of(request)
     cutoff = iso(hub.clock.now() - timedelta(days=365))
     return [

@@ -108,7 +108,7 @@ async def post_sighting(request: Request, p: str, viewer: Viewer = May("report")
 
 
 @router.get("/sightings", tags=["sightings"])
-def list_sightings(request: Request, p: str, viewer: Viewer = May("report")) -> list[dict[str, Any]]:
+async def list_sightings(request: Request, p: str, viewer: Viewer = May("report")) -> list[dict[str, Any]]:
     hub = hub_of(request)
     sightings = hub.view(p).sightings.values()
     return [hub.queries.revealed(s) for s in reversed(sightings) if _at_own_venue(viewer, s["venue"])][:500]
@@ -160,7 +160,7 @@ async def report(
 
 
 @router.get("/incidents", tags=["incidents"])
-def list_incidents(
+async def list_incidents(
     request: Request, p: str, status: str | None = None, viewer: Viewer = May("report")
 ) -> list[dict[str, Any]]:
     incidents = hub_of(request).view(p).incidents.values()
@@ -181,7 +181,7 @@ def _incident(request: Request, p: str, incident_id: str, viewer: Viewer) -> dic
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"])
-def get_incident(
+async def get_incident(
     request: Request, p: str, incident_id: str, viewer: Viewer = May("report")
 ) -> dict[str, Any]:
     return _incident(request, p, incident_id, viewer)

@@ -107,14 +107,14 @@ def _matching_code(hub: Hub, member: dict[str, Any], code: str) -> str | None:
 
 
 @router.post("/auth/refresh", tags=["auth"])
-def refresh(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
+async def refresh(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
     """A fresh token for a signed-in member still enrolled: a shift outlasts an hour."""
     token = issue_token(request.app.state.secret, viewer)
     return {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_SECONDS}
 
 
 @router.get("/me", tags=["auth"])
-def me(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
+async def me(request: Request, viewer: Viewer = Signed) -> dict[str, Any]:
     """Who the token says you are, with your partnerships' names and venues, and what your
     role may do (`can`: the keys of the role matrix, so the web app keeps no copy of it)."""
     hub = hub_of(request)
@@ -149,7 +149,7 @@ async def register_partnership(
 
 
 @router.get("/partnerships", tags=["set-up"])
-def list_partnerships(request: Request, viewer: Viewer = Signed) -> list[dict[str, Any]]:
+async def list_partnerships(request: Request, viewer: Viewer = Signed) -> list[dict[str, Any]]:
     hub = hub_of(request)
     return [
         _summary(view)
@@ -159,7 +159,7 @@ def list_partnerships(request: Request, viewer: Viewer = Signed) -> list[dict[st
 
 
 @router.get("/partnerships/{p}", tags=["set-up"])
-def get_partnership(request: Request, p: str, viewer: Viewer = Signed) -> dict[str, Any]:
+async def get_partnership(request: Request, p: str, viewer: Viewer = Signed) -> dict[str, Any]:
     require(viewer, "gallery" if viewer.role != "admin" else "manage_partnerships", p)
     return _summary(hub_of(request).view(p))
 
@@ -219,7 +219,9 @@ async def enrol_member(
 
 
 @router.get("/partnerships/{p}/members", tags=["set-up"])
-def list_members(request: Request, p: str, viewer: Viewer = May("manage_members")) -> list[dict[str, Any]]:
+async def list_members(
+    request: Request, p: str, viewer: Viewer = May("manage_members")
+) -> list[dict[str, Any]]:
     members = hub_of(request).view(p).members.values()
     return [{k: v for k, v in m.items() if k not in ("password_hash", "codes")} for m in members]
 

@@ -62,7 +62,7 @@ async def register(
 
 
 @router.get("/subjects")
-def list_subjects(
+async def list_subjects(
     request: Request, p: str, q: str = "", viewer: Viewer = May("manage_subjects")
 ) -> list[dict[str, Any]]:
     hub = hub_of(request)
@@ -78,7 +78,9 @@ def matches(subject: dict[str, Any], query: str) -> bool:
 
 
 @router.get("/subjects/{subject_id}")
-def get_subject(request: Request, p: str, subject_id: str, viewer: Viewer = May("gallery")) -> dict[str, Any]:
+async def get_subject(
+    request: Request, p: str, subject_id: str, viewer: Viewer = May("gallery")
+) -> dict[str, Any]:
     hub = hub_of(request)
     _known(hub, p, subject_id, viewer)
     return present(hub, p, subject_id)
@@ -144,7 +146,7 @@ async def identify(
 
 
 @router.get("/subjects/{subject_id}/export")
-def export(
+async def export(
     request: Request, p: str, subject_id: str, viewer: Viewer = May("manage_subjects")
 ) -> dict[str, Any]:
     """Subject access: everything the partnership holds about one person."""
