@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -36,7 +37,7 @@ class Unauthorised(Exception):
 def read_token(secret: str, token: str) -> Viewer:
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "role"]}
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "iat", "sub", "role"]}
         )
     except jwt.ExpiredSignatureError as error:
         raise Unauthorised("token expired") from error
@@ -46,7 +47,14 @@ def read_token(secret: str, token: str) -> Viewer:
     if not isinstance(partnerships, list) or not all(isinstance(p, str) for p in partnerships):
         raise Unauthorised("invalid token")
     venue = claims.get("venue")
-    return Viewer(str(claims["sub"]), str(claims["role"]), frozenset(partnerships), venue, int(claims["exp"]))
+    return Viewer(
+        str(claims["sub"]),
+        str(claims["role"]),
+        frozenset(partnerships),
+        venue,
+        int(claims["exp"]),
+        int(claims["iat"]),
+    )
 
 
 # How the OpenAPI document (and its Swagger UI) says to sign in: a bearer JWT, which the
@@ -80,7 +88,11 @@ async def viewer_from(
 
 
 def still_enrolled(hub: Any, viewer: Viewer) -> bool:
-    """The token's member is enrolled in the role it names, and not revoked."""
+    """The token's member is enrolled in the role it names, not revoked, and signed in
+    since their enrolment: a token from before a revocation stays dead when the same
+    username is enrolled again."""
     where = None if EVERY_PARTNERSHIP in viewer.partnerships else viewer.partnerships
     member = hub.queries.member(viewer.user, where)
-    return bool(member and member["active"] and member["role"] == viewer.role)
+    if not (member and member["active"] and member["role"] == viewer.role):
+        return False
+    return viewer.issued >= int(datetime.fromisoformat(member["enrolled_at"]).timestamp())

@@ -26,6 +26,7 @@ class Viewer:
     partnerships: frozenset[str]
     venue: str | None
     expires: int = field(default=0, compare=False)  # the token's expiry (Unix time), 0: none
+    issued: int = field(default=0, compare=False)  # when the token was signed (Unix time)
 
 
 @dataclass(frozen=True)

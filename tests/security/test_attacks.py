@@ -27,6 +27,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -561,3 +562,28 @@ def test_d10_free_text_about_a_subject_is_erased_with_them(world: World) -> None
     old_frames = replayed.drain(1.0)
     replayed.close()
     assert old_frames and not [w for w in words.values() if w in json.dumps(old_frames)]
+
+
+def test_a_token_from_before_a_revocation_stays_dead_when_the_name_is_enrolled_again(world: World) -> None:
+    """Revoked, then enrolled again (at another venue): the old token, which still names the
+    old venue, opens nothing; a new sign-in does."""
+    coordinator, name = world["coordinator"], f"{P}.returning.{time.monotonic_ns()}"
+    body = {"username": name, "password": PASSWORD, "role": "door_staff", "venue": PUB}
+    create(coordinator, f"/v1/partnerships/{P}/members", body)
+    old = httpx.post(world.server.url + "/v1/auth/token", data={"username": name, "password": PASSWORD})
+    assert old.status_code == 200, old.text
+    old_token = old.json()["access_token"]
+    assert coordinator.post(f"/v1/partnerships/{P}/members/{name}/revoke").status_code == 201
+    time.sleep(1.1)  # tokens tell time in whole seconds: the new enrolment is a later one
+    again = {**body, "venue": CLUB, "password": "a new passphrase 7"}
+    create(coordinator, f"/v1/partnerships/{P}/members", again)
+    me = httpx.get(world.server.url + "/v1/me", headers={"Authorization": f"Bearer {old_token}"})
+    assert me.status_code == 401, me.text
+    with pytest.raises(ConnectionClosed):
+        Live(world.server, old_token, {P: 0}).next(timeout=5)
+    new = httpx.post(
+        world.server.url + "/v1/auth/token", data={"username": name, "password": again["password"]}
+    )
+    assert new.status_code == 200, new.text
+    headers = {"Authorization": f"Bearer {new.json()['access_token']}"}
+    assert httpx.get(world.server.url + "/v1/me", headers=headers).json()["venue"] == CLUB
