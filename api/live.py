@@ -96,7 +96,7 @@ async def live(socket: WebSocket) -> None:
             await socket.close(POLICY, detail[:120])
         return
     subscription = Subscription(
-        Viewer(viewer.user, viewer.role, frozenset(since), viewer.venue, viewer.expires),
+        replace(viewer, partnerships=frozenset(since)),
         OUTBOX_LIMIT,
         since,
         writer(socket.scope),

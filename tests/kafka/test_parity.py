@@ -213,7 +213,8 @@ def _commands(run: Run) -> None:
         files={"image": ("a.jpg", jpeg(), "image/jpeg")},
     )["id"]
     alert = {"priority": "urgent", "text": "male, hat, High St", "venue": PUB, "location": "High St"}
-    ids["a1"] = do("alert a1", "cctv_operator", "POST", "/alerts", json={**alert, "subject_id": ids["s1"]})[
+    # s1 is neither excluded, warned nor sought yet: only the coordinator may name them
+    ids["a1"] = do("alert a1", "coordinator", "POST", "/alerts", json={**alert, "subject_id": ids["s1"]})[
         "id"
     ]
     do("ack a1 door", "door_staff", "POST", f"/alerts/{ids['a1']}/ack")
@@ -233,7 +234,7 @@ def _commands(run: Run) -> None:
         "subject_ids": [ids["s1"]],
     }
     ids["i1"] = do(
-        "incident i1", "door_staff", "POST", "/incidents", ("exclusion.incident_noted",), json=incident
+        "incident i1", "coordinator", "POST", "/incidents", ("exclusion.incident_noted",), json=incident
     )["id"]
     do(
         "crime ref i1",
@@ -245,7 +246,7 @@ def _commands(run: Run) -> None:
     ids["s2"] = do("register s2", "coordinator", "POST", "/subjects", json={"name": "Sam Second"})["id"]
     do(
         "link s2",
-        "police",
+        "coordinator",
         "POST",
         f"/incidents/{ids['i1']}/link-subject",
         ("exclusion.incident_noted",),

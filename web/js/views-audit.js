@@ -123,15 +123,18 @@ function row(ctx, e, subjects) {
     h('td', {}, what, detail));
 }
 
+// Free text about a subject is sealed with the subject's key in the log itself.
+const words = (v) => (typeof v === 'string' ? v : v ? '[sealed with the subject\'s key]' : '');
+
 function describe(ctx, e) {
   const d = e.data || {};
   switch (e.type) {
-    case 'alert.broadcast': return `${d.priority}: ${d.text}`;
+    case 'alert.broadcast': return `${d.priority}: ${words(d.text)}`;
     case 'alert.acknowledged': return `acknowledged by ${d.user}`;
     case 'incident.reported': return `${d.category} at ${ctx.venueName(d.venue)}: ${d.description}`;
     case 'sighting.recorded': return `seen at ${ctx.venueName(d.venue)}${d.camera ? ` (${d.camera})` : ''}`;
     case 'exclusion.breached': return `breach at ${ctx.venueName(d.venue)}`;
-    case 'exclusion.issued': case 'exclusion.proposed': case 'warning.issued': return d.reason || '';
+    case 'exclusion.issued': case 'exclusion.proposed': case 'warning.issued': return words(d.reason);
     case 'member.enrolled': return `${d.username} as ${d.role}`;
     case 'venue.added': return d.name;
     case 'subject.erased': return `erased: ${d.reason || ''}`;
