@@ -85,27 +85,26 @@ def parse(spec: str) -> dict[str, FailPoint]:
 POINTS = parse(os.environ.get("HUB_FAILPOINTS", ""))
 
 
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+def _pause(name: str) -> float:
+    """Take the place's next step: die here, or the seconds to pause (0: go on)."""
+    point = POINTS.get(name)
+    step = point.next_step() if point is not None else None
+    if step is None or step.action == "off":
+        return 0.0
+    if step.action == "exit":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return step.seconds
 
 
 def hit(name: str) -> None:
     """A fail point on a thread that may block (the log's writer)."""
-    point = POINTS.get(name)
-    step = point.next_step() if point is not None else None
-    if step is None or step.action == "off":
-        return
-    if step.action == "exit":
-        _die()
-    time.sleep(step.seconds)
+    seconds = _pause(name)
+    if seconds:
+        time.sleep(seconds)
 
 
 async def reached(name: str) -> None:
     """A fail point on the event loop: a sleep pauses this task only."""
-    point = POINTS.get(name)
-    step = point.next_step() if point is not None else None
-    if step is None or step.action == "off":
-        return
-    if step.action == "exit":
-        _die()
-    await asyncio.sleep(step.seconds)
+    seconds = _pause(name)
+    if seconds:
+        await asyncio.sleep(seconds)
