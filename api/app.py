@@ -24,7 +24,7 @@ import api.routes
 from api import docs, live, web
 from api.access import describe_roles
 from api.answers import PROMETHEUS, describe_refusals
-from api.metrics import EVENTS, LATENCY, REGISTRY, REQUESTS
+from api.metrics import EVENTS, LATENCY, REGISTRY, REQUESTS, replica_metrics
 from api.throttle import SignIns
 from hub import __version__
 from hub.application.refusals import STATUS, detail_of
@@ -84,6 +84,11 @@ async def _too_large(limit: int, send: Send) -> None:
 
 async def _nothing() -> Message:
     return {"type": "http.disconnect"}
+
+
+def _replica_state(hub: Hub) -> dict[str, Any] | None:
+    state = getattr(hub.log, "replica_state", None)
+    return state() if callable(state) else None
 
 
 def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> FastAPI:
@@ -219,12 +224,23 @@ def _operations(app: FastAPI) -> None:
     @app.get("/healthz", tags=["operations"])
     def healthz(request: Request) -> dict[str, Any]:
         hub: Hub = request.app.state.hub
-        return {
+        health: dict[str, Any] = {
             "ok": True,
             "partnerships": len(hub.views),
             "live_connections": hub.live.count(),
             "process": request.app.state.role,
         }
+        replica = _replica_state(hub)
+        if replica is not None:
+            # a Kafka-mode node: following the event topic, how far behind, what it voided
+            lag = [at["lag"] for at in replica["partitions"].values() if at["lag"] is not None]
+            health["event_feed"] = {
+                "following": replica["following"],
+                "lag": sum(lag) if lag else None,
+                "void_records": replica["void_records"],
+            }
+            health["ok"] = bool(replica["following"])
+        return health
 
     @app.get("/metrics", tags=["operations"], response_class=Response, responses=PROMETHEUS)
     def metrics(request: Request) -> Response:
@@ -232,6 +248,7 @@ def _operations(app: FastAPI) -> None:
         Open to scrape, so nothing here names a partnership or a member."""
         hub: Hub = request.app.state.hub
         EVENTS.set(hub.publisher.published)
+        replica_metrics(_replica_state(hub))
         return Response(generate_latest(REGISTRY), media_type="text/plain; version=0.0.4")
 
     @app.get("/asyncapi.json", tags=["operations"])

@@ -9,8 +9,10 @@ where a command is decided (the gateway).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,11 +273,23 @@ async def _kafka(folder: Path, clock: Clock, role: str, loop: asyncio.AbstractEv
         deliver(hub, loop)
         return Running(hub, ticks=True, parts=[share, writer])
     # keys on the broker before the events sealed with them
-    node = KafkaNodeLog(bootstrap, replica, count, topics, before_submit=share.flush)
+    node = KafkaNodeLog(
+        bootstrap, replica, count, topics, before_submit=share.flush, group=node_group(folder, topics)
+    )
     hub = assemble(folder, node, cipher, clock, None, remote=node)
     deliver(hub, loop)
     await node.start()
     return Running(hub, ticks=False, parts=[share, node])
+
+
+def node_group(folder: Path, topics: Any) -> str:
+    """The consumer group an API node reads the event topic as: `<prefix>.node.<name>`,
+    the name from HUB_NODE_NAME, else the host and its data folder."""
+    name = os.environ.get("HUB_NODE_NAME", "").strip()
+    if not name:
+        where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+        name = f"{socket.gethostname()}-{where}"
+    return f"{topics.prefix}.node.{name}"
 
 
 EXAMPLE_SECRETS = frozenset({"change-me-to-a-long-random-secret", "changeme", "change-me", "secret"})

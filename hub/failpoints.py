@@ -14,6 +14,7 @@ Unset, a fail point is one lookup in an empty dict.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -31,6 +32,9 @@ NAMES = frozenset(
     }
 )
 _STEP = re.compile(r"^(off|exit|sleep\((\d+(?:\.\d+)?)\))(?:\*(\d+))?$")
+
+
+log = logging.getLogger("hub.failpoints")
 
 
 @dataclass
@@ -93,6 +97,7 @@ def _pause(name: str) -> float:
         return 0.0
     if step.action == "exit":
         os.kill(os.getpid(), signal.SIGKILL)
+    log.warning("fail point %s: pausing %.1fs", name, step.seconds)
     return step.seconds
 
 

@@ -129,9 +129,9 @@ class Worker:
             try:
                 await self._decide(p, command, actor, deadline)
                 return
-            except NotOwner:
+            except NotOwner as error:
                 # moved to another worker in a rebalance: it reads the command from there
-                log.warning("command %s left to the partition's new owner", command.id)
+                log.warning("command %s left to the partition's new owner: %s", command.id, error)
                 return
             except Unavailable as error:
                 log.warning("command %s waits for the event log: %s", command.id, error)
@@ -153,8 +153,6 @@ class Worker:
     async def _decide(self, p: str, command: Submission, actor: Actor, deadline: float | None) -> None:
         assert self.running is not None
         hub = self.running.hub
-        if not self.log.in_sync:
-            await self.log.resync()  # a record sent before a failure may be there
         first = hub.log.answer_for(p, command.id)
         if first is not None:
             await self.log.answer(p, command.id, first)

@@ -23,14 +23,14 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, ProducerFenced, TopicAlreadyExistsError
 
 from hub import failpoints
 from hub.application.refusals import refusal
@@ -52,11 +52,14 @@ DEFAULT_PARTITIONS = 12
 COMMAND_DEADLINE = 8.0
 PRODUCE_TIMEOUT_MS = 5000
 COMMAND_GRACE = PRODUCE_TIMEOUT_MS / 1000 + 1.0
+# A worker commits a command's record no later than this past its deadline.
+COMMIT_MARGIN = 1.0
 COMMAND_TIMEOUT = COMMAND_DEADLINE + COMMAND_GRACE
 RESYNC_TIMEOUT = 15.0
 # How long an append waits for this worker to be assigned partitions (start-up, rebalance).
 OWNER_WAIT = 60.0
 SETTLE_TIMEOUT = 3.0
+GROUP_COMMIT_SECONDS = 1.0
 NOT_WRITTEN = "nothing was written"
 UNKNOWN = "the hub cannot tell yet whether it was written"
 
@@ -150,13 +153,16 @@ async def ensure_topics(
         await admin.close()
 
 
-def producer(bootstrap: str, idempotent: bool = True) -> AIOKafkaProducer:
+def producer(
+    bootstrap: str, idempotent: bool = True, transactional_id: str | None = None
+) -> AIOKafkaProducer:
     # acks=all and idempotence: an answered append is on the broker, once. A send that
     # cannot be delivered fails after PRODUCE_TIMEOUT_MS (the batch expires).
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
-        enable_idempotence=idempotent,
+        enable_idempotence=idempotent or transactional_id is not None,
+        transactional_id=transactional_id,
         linger_ms=0,
         request_timeout_ms=PRODUCE_TIMEOUT_MS,
     )
@@ -202,15 +208,27 @@ class ReplicaReads:
         return self.replica.verify(partnership)
 
 
+class Fenced(NotOwner):
+    """Another writer took the partition: this one's record is void or was never committed."""
+
+
 class KafkaWriterLog(ReplicaReads):
     """The worker's log: it stamps positions and hashes (single writer per partnership),
     produces the record, then stores it in its replica, whose commit hook feeds the hub.
 
-    Appends are serialised per partition, so the replica stores the records of a
-    partition in the order they are on the broker and its offsets never skip one. A
-    produce that fails leaves the broker's state uncertain (the record may have landed):
-    the log is then out of sync, and before the next append it reopens its producer and
-    reads the event topic to its end, so it never stamps a position twice.
+    Fencing: each partition is written through a transactional producer whose id names
+    the partition, one record per transaction, and every reader reads committed records
+    only. Opening that producer fences the partition's previous writer (its open
+    transaction is aborted, it can commit nothing more), and only then does this writer
+    read the partition to its end and stamp from there; so no two writers ever stamp the
+    same position, and behind that, every replica applies the first-record-wins rule
+    (hub/log/sqlite.py) in the topic's order. An answer is given only from a record this
+    writer's replica took, in the topic's order, into the history every node keeps.
+
+    Appends are serialised per partition. A produce that fails leaves the broker's state
+    uncertain (the record may have landed): the partition is then unsure, and before its
+    next append the writer reopens its producer (which settles the transaction) and reads
+    the partition to its end, so it never stamps a position twice.
     """
 
     def __init__(
@@ -221,22 +239,27 @@ class KafkaWriterLog(ReplicaReads):
         topics: Topics = Topics(),
     ) -> None:
         super().__init__(bootstrap, replica, partitions, topics)
-        self.producer = producer(bootstrap)
+        # One fenced producer per partition this writer writes, opened on first use.
+        self._producers: dict[int, AIOKafkaProducer] = {}
         self._locks: dict[int, asyncio.Lock] = {}
-        self._sync = asyncio.Lock()
-        self.in_sync = True
+        # Partitions whose last produce failed: reopened and read back before the next.
+        self.unsure: set[int] = set()
         # None: this log writes every partition (a lone writer). A worker narrows it to
         # the partitions the consumer group assigned it, and appends wait for that.
         self.owned: set[int] | None = None
         self._assigned = asyncio.Event()
         self._assigned.set()
 
-    async def start(self) -> None:
-        await self.producer.start()
+    @property
+    def in_sync(self) -> bool:
+        return not self.unsure
 
-    async def catch_up(self) -> int:
+    async def start(self) -> None:
+        """Nothing to connect yet: each partition's producer opens on its first write."""
+
+    async def catch_up(self, only: set[int] | None = None) -> int:
         """Store every record the replica lacks (written before a crash, or by another worker)."""
-        return await catch_up(self.bootstrap, self.replica, self.partitions, self.topics)
+        return await catch_up(self.bootstrap, self.replica, self.partitions, self.topics, only)
 
     # -- ownership (a worker in a consumer group) ---------------------------------------
 
@@ -246,6 +269,10 @@ class KafkaWriterLog(ReplicaReads):
         self._assigned.clear()
 
     def claim(self, partitions: set[int]) -> None:
+        """Write these partitions from now on. One newly given may have been written by
+        another worker meanwhile: its producer is reopened (fencing that worker) and the
+        partition read to its end before this one stamps anything there."""
+        self.unsure |= set(partitions) - (self.owned or set())
         self.owned = set(partitions)
         self._assigned.set()
 
@@ -261,33 +288,46 @@ class KafkaWriterLog(ReplicaReads):
 
     # -- writing ----------------------------------------------------------------------------
 
-    async def resync(self) -> None:
-        """After a failed produce: a fresh producer, and the replica read to the topic's end."""
-        async with self._sync:
-            if self.in_sync:
-                return
-            try:
-                async with asyncio.timeout(RESYNC_TIMEOUT):
-                    with contextlib.suppress(Exception):
-                        await self.producer.stop()
-                    self.producer = producer(self.bootstrap)
-                    await self.producer.start()
-                    stored = await self.catch_up()
-            except (KafkaError, OSError, TimeoutError) as error:
-                raise Unavailable(f"the event log is unavailable: {error!r}") from error
-            log.warning("event log back in sync (%d records read back)", stored)
-            self.in_sync = True
+    def _lock(self, partition: int) -> asyncio.Lock:
+        return self._locks.setdefault(partition, asyncio.Lock())
+
+    async def _writer(self, partition: int) -> AIOKafkaProducer:
+        """The partition's fenced producer, opened (and the partition read to its end)
+        if it is not open or its last produce failed. Called under the partition's lock."""
+        current = self._producers.get(partition)
+        if current is not None and partition not in self.unsure:
+            return current
+        try:
+            async with asyncio.timeout(RESYNC_TIMEOUT):
+                await self._close_producer(partition)
+                fresh = producer(self.bootstrap, transactional_id=f"{self.topics.prefix}.writer.{partition}")
+                await fresh.start()
+                self._producers[partition] = fresh
+                # An empty transaction: the broker fences (and settles) the previous
+                # holder of this id before it answers; then its last record is readable.
+                await fresh.begin_transaction()
+                await fresh.commit_transaction()
+                stored = await self.catch_up({partition})
+        except (KafkaError, OSError, TimeoutError) as error:
+            self.unsure.add(partition)
+            raise Unavailable(f"the event log is unavailable: {error!r}") from error
+        if partition in self.unsure:
+            log.warning("event partition %d back in sync (%d records read back)", partition, stored)
+        self.unsure.discard(partition)
+        return fresh
+
+    async def _close_producer(self, partition: int) -> None:
+        old = self._producers.pop(partition, None)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
 
     async def append(self, pending: Pending) -> Appended:
         p = pending.partnership
         await self._ensure_owner(p)
-        if not self.in_sync:
-            await self.resync()
         partition = partition_of(p, self.partitions)
-        lock = self._locks.setdefault(partition, asyncio.Lock())
-        async with lock:
-            if not self.in_sync:
-                raise Unavailable("the event log is resynchronising; retry")
+        async with self._lock(partition):
+            await self._writer(partition)
             first = self.replica.answer_for(p, pending.command_id)
             if first is not None:
                 return Appended(first, [], duplicate=True)
@@ -302,16 +342,35 @@ class KafkaWriterLog(ReplicaReads):
             record = {"partnership": p, "command_id": pending.command_id, "answer": answer, "events": stored}
             try:
                 await failpoints.reached("worker.before_produce")
-                offset = await self._produce(p, record)
+                offset = await self._send(partition, record)
                 await failpoints.reached("worker.after_produce")
-                await self.replica.replicate(Replicated(stored, p, pending.command_id, answer, offset))
+                taken = await self._take(partition, offset, Replicated(stored, p, pending.command_id, answer))
             except BaseException as error:
-                # The record may be on the broker, or not: read it back before going on.
-                self.in_sync = False
+                # The record may be on the broker, or not: read it back before going on
+                # (unless it was aborted for its deadline: then it is not).
+                if not isinstance(error, Expired):
+                    self.unsure.add(partition)
                 if isinstance(error, KafkaError):
                     raise Unavailable(f"the event log is unavailable: {error!r}") from error
                 raise
-            return Appended(answer, stored)
+            return taken
+
+    async def _take(self, partition: int, offset: int, record: Replicated) -> Appended:
+        """Store this writer's own committed record at `offset` in the replica, in the
+        topic's order: straight away when nothing can lie between it and what the replica
+        holds (the previous record's commit marker at most), else by reading the partition
+        up to it. Raises Fenced unless the replica took it into the history."""
+        held = self.replica.offsets().get(partition, 0)
+        if offset - held <= 1:
+            taken = await self.replica.replicate(replace(record, offset=(partition, offset + 1)))
+            if taken.void is None:
+                return Appended(taken.answer, taken.events)
+            raise Fenced(f"this worker's record was void ({taken.void}); nothing was written")
+        await self.catch_up({partition})
+        p, positions = record.partnership or "", record.answer.get("positions", []) if record.answer else []
+        if not positions or self.replica.answer_for(p, record.command_id or "") != record.answer:
+            raise Fenced("another writer took the partition first; nothing was written")
+        return Appended(record.answer or {}, list(self.replica.read(p, positions[0], positions[-1])))
 
     async def answer(self, partnership: str, command_id: str, answer: dict[str, Any]) -> None:
         """Repeat a first answer for a command sent again (nothing new is written)."""
@@ -329,23 +388,53 @@ class KafkaWriterLog(ReplicaReads):
         await self._produce_or_unavailable(partnership, record)
 
     async def _produce_or_unavailable(self, partnership: str, record: dict[str, Any]) -> None:
-        try:
-            await self._produce(partnership, record)
-        except KafkaError as error:
-            raise Unavailable(f"the event log is unavailable: {error!r}") from error
-
-    async def _produce(self, partnership: str, record: dict[str, Any]) -> tuple[int, int]:
         partition = partition_of(partnership, self.partitions)
-        sent = await self.producer.send_and_wait(
-            self.topics.events, orjson.dumps(record), key=partnership.encode(), partition=partition
-        )
-        return partition, sent.offset + 1
+        async with self._lock(partition):
+            await self._writer(partition)
+            try:
+                await self._send(partition, record)
+            except KafkaError as error:
+                self.unsure.add(partition)
+                raise Unavailable(f"the event log is unavailable: {error!r}") from error
+
+    async def _send(self, partition: int, record: dict[str, Any]) -> int:
+        """Produce one record in its own transaction; its offset once committed."""
+        writer = self._producers[partition]
+        try:
+            # a fenced producer's sender stops, and its futures may never resolve
+            async with asyncio.timeout(COMMAND_GRACE):
+                await writer.begin_transaction()
+                sent = await writer.send_and_wait(
+                    self.topics.events,
+                    orjson.dumps(record),
+                    key=record["partnership"].encode(),
+                    partition=partition,
+                )
+                # Past its deadline a command is not committed: the node that sent it
+                # answers "nothing was written" once no transaction begun before this
+                # moment is still open (KafkaNodeLog._settle).
+                deadline = DEADLINE.get()
+                if deadline is not None and time.time() > deadline + COMMIT_MARGIN:
+                    await writer.abort_transaction()
+                    raise Expired(
+                        "the command's deadline passed before it was committed; nothing was written"
+                    )
+                await writer.commit_transaction()
+        except ProducerFenced as error:
+            self.unsure.add(partition)
+            await self._close_producer(partition)
+            raise Fenced(f"another writer took event partition {partition}; nothing was written") from error
+        except TimeoutError as error:
+            self.unsure.add(partition)
+            raise Unavailable(f"event partition {partition} did not commit in time") from error
+        return int(sent.offset)
 
     def close(self) -> None:
         self.replica.close()
 
     async def stop(self) -> None:
-        await self.producer.stop()
+        for partition in list(self._producers):
+            await self._close_producer(partition)
 
 
 def _replicated(partition: int, offset: int, record: dict[str, Any]) -> Replicated:
@@ -360,12 +449,19 @@ def _replicated(partition: int, offset: int, record: dict[str, Any]) -> Replicat
     )
 
 
-def events_consumer(bootstrap: str) -> AIOKafkaConsumer:
+def events_consumer(
+    bootstrap: str, group: str | None = None, isolation: str = "read_committed"
+) -> AIOKafkaConsumer:
     # Low fetch waits: a frame should reach the sockets within milliseconds of its commit.
+    # Committed records only: a fenced writer's aborted record is never seen. A group
+    # (API nodes) only names the reader, so Kafka's tools show its committed offsets and
+    # lag; partitions are assigned, not balanced, since every node reads them all.
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level=isolation,
         fetch_max_wait_ms=10,
         max_poll_records=2000,
     )
@@ -380,11 +476,15 @@ async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
 
 
 async def resume(
-    consumer: AIOKafkaConsumer, topics: Topics, partitions: int, replica: SqliteLog
+    consumer: AIOKafkaConsumer,
+    topics: Topics,
+    partitions: int,
+    replica: SqliteLog,
+    only: set[int] | None = None,
 ) -> dict[TopicPartition, int]:
-    """Point the consumer at every event partition, where the replica left off; returns
-    each partition's current end."""
-    assigned = [TopicPartition(topics.events, n) for n in range(partitions)]
+    """Point the consumer at every event partition (or those in `only`), where the
+    replica left off; returns each partition's current end (of committed records)."""
+    assigned = [TopicPartition(topics.events, n) for n in range(partitions) if only is None or n in only]
     consumer.assign(assigned)
     done = replica.offsets()
     for tp in assigned:
@@ -393,12 +493,27 @@ async def resume(
     return ends
 
 
-async def catch_up(bootstrap: str, replica: SqliteLog, partitions: int, topics: Topics) -> int:
-    """Consume `hub.events` from the replica's offsets to the current end; returns records stored."""
+async def high_watermark(bootstrap: str, tp: TopicPartition) -> int:
+    """The end of a partition counting records of open transactions (which a
+    read-committed reader reaches only once they are decided)."""
+    peek = events_consumer(bootstrap, isolation="read_uncommitted")
+    await peek.start()
+    try:
+        end: int = (await peek.end_offsets([tp]))[tp]
+        return end
+    finally:
+        await peek.stop()
+
+
+async def catch_up(
+    bootstrap: str, replica: SqliteLog, partitions: int, topics: Topics, only: set[int] | None = None
+) -> int:
+    """Consume `hub.events` (every partition, or those in `only`) from the replica's
+    offsets to the current end; returns records stored."""
     consumer = events_consumer(bootstrap)
     await consumer.start()
     try:
-        ends = await resume(consumer, topics, partitions, replica)
+        ends = await resume(consumer, topics, partitions, replica, only)
         stored = 0
         while not await reached(consumer, ends):
             batch = await consumer.getmany(timeout_ms=500)
@@ -428,13 +543,17 @@ class KafkaNodeLog(ReplicaReads):
         partitions: int = DEFAULT_PARTITIONS,
         topics: Topics = Topics(),
         before_submit: Callable[[], Awaitable[None]] | None = None,
+        group: str | None = None,
     ) -> None:
         super().__init__(bootstrap, replica, partitions, topics)
+        self.group = group
         # Commands may be sent twice (the worker answers a repeat with the first answer).
         self.producer = producer(bootstrap, idempotent=False)
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._feed: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        # Next offset to read in each event partition (past commit markers too).
+        self.read_to: dict[int, int] = {}
         self.caught_up = asyncio.Event()
         self.before_submit = before_submit
 
@@ -500,15 +619,16 @@ class KafkaNodeLog(ReplicaReads):
                 self.waiting.pop(submission.id, None)
 
     async def _settle(self, partnership: str) -> None:
-        """Read the partnership's event partition to its current end, or raise Unavailable."""
+        """Read the partnership's event partition past every record on it now, committed
+        or in an open transaction (which commits or aborts first), or raise Unavailable.
+        Called past a command's deadline + COMMIT_MARGIN: a worker commits it no later."""
         tp = TopicPartition(self.topics.events, partition_of(partnership, self.partitions))
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT):
-                consumer = self._consumer
-                if consumer is None:
+                if self._consumer is None:
                     raise TimeoutError
-                end = (await consumer.end_offsets([tp]))[tp]
-                while self.replica.offsets().get(tp.partition, 0) < end:
+                end = await high_watermark(self.bootstrap, tp)
+                while self.read_to.get(tp.partition, 0) < end:
                     await asyncio.sleep(0.02)
         except (KafkaError, TimeoutError) as error:
             raise Unavailable(
@@ -519,11 +639,12 @@ class KafkaNodeLog(ReplicaReads):
     async def _follow(self) -> None:
         """Consume `hub.events` for ever: store each record, then settle its command."""
         while True:
-            consumer = events_consumer(self.bootstrap)
+            consumer = events_consumer(self.bootstrap, self.group)
             try:
                 await consumer.start()
                 self._consumer = consumer
                 ends = await resume(consumer, self.topics, self.partitions, self.replica)
+                committed = 0.0
                 while True:
                     if not self.caught_up.is_set() and await reached(consumer, ends):
                         self.caught_up.set()
@@ -535,6 +656,12 @@ class KafkaNodeLog(ReplicaReads):
                     ]
                     if records:
                         await self._store(records)
+                    # past records and commit markers alike: how far this node has read
+                    for tp in consumer.assignment():
+                        self.read_to[tp.partition] = await consumer.position(tp)
+                    if self.group is not None and time.monotonic() - committed > GROUP_COMMIT_SECONDS:
+                        committed = time.monotonic()
+                        await self._commit_offsets(consumer)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -544,11 +671,36 @@ class KafkaNodeLog(ReplicaReads):
                 self._consumer = None
                 await consumer.stop()
 
+    async def _commit_offsets(self, consumer: AIOKafkaConsumer) -> None:
+        """Tell the broker how far this node has read, for Kafka's tools (the replica
+        keeps its own offsets: a failed commit costs nothing)."""
+        offsets = {
+            tp: self.read_to[tp.partition] for tp in consumer.assignment() if tp.partition in self.read_to
+        }
+        with contextlib.suppress(KafkaError):
+            await consumer.commit(offsets)
+
+    def replica_state(self) -> dict[str, Any]:
+        """How far this node's replica has read each event partition, and what it voided."""
+        consumer = self._consumer
+        partitions = {}
+        for n in range(self.partitions):
+            tp = TopicPartition(self.topics.events, n)
+            end = consumer.last_stable_offset(tp) if consumer is not None else None
+            read = self.read_to.get(n, 0)
+            partitions[n] = {"read_to": read, "end": end, "lag": None if end is None else max(0, end - read)}
+        return {
+            "following": consumer is not None and self.caught_up.is_set(),
+            "void_records": sum(self.replica.voided.values()),
+            "partitions": partitions,
+        }
+
     async def _store(self, records: list[tuple[int, int, dict[str, Any]]]) -> None:
-        await asyncio.gather(*(self.replica.replicate(_replicated(*r)) for r in records))
-        for _, _, record in records:
+        taken = await asyncio.gather(*(self.replica.replicate(_replicated(*r)) for r in records))
+        for (_, _, record), appended in zip(records, taken, strict=True):
             future = self.waiting.get(record["command_id"])
-            if future is None or future.done():
+            if future is None or future.done() or appended.void is not None:
+                # a void record answers no one: its command is settled by the history
                 continue
             if "error" in record:
                 future.set_exception(refusal(record["error"]))

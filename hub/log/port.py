@@ -42,12 +42,16 @@ class Appended:
     """What an append did: the answer (with positions) and the stored envelopes.
 
     `duplicate` is true when the command id had been seen: nothing new was written and
-    `answer` is the first answer.
+    `answer` is the first answer. `void` (Kafka replicas) names why a record from the
+    event topic was not taken into the history: it claimed a position another record
+    holds, or did not follow the head; nothing of it was stored and no one is answered
+    from it.
     """
 
     answer: dict[str, Any]
     events: list[dict[str, Any]]
     duplicate: bool = False
+    void: str | None = None
 
 
 @dataclass

@@ -25,12 +25,13 @@ from hub.log.chain import (
     GENESIS,
     answer_of,
     canonical,
+    chain,
     check_chain,
     expect_version,
     recorded_now,
     stamp_bodies,
 )
-from hub.log.port import Appended, Conflict, Pending, Verification
+from hub.log.port import Appended, Pending, Verification
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -258,6 +259,8 @@ class SqliteLog(SqliteReader):
         self._write.executescript(SCHEMA)
         self._heads = self._read_heads()
         self._versions: dict[tuple[str, str], int] = {}
+        # Kafka replicas: records from the event topic found void, per partnership.
+        self.voided: dict[str, int] = {}
         self._queue: queue.Queue[tuple[Pending | Replicated, _Reply] | None] = queue.Queue()
         # Called from the writer thread with each commit's events, in log order, before
         # any appender is answered; the hub hands them to its event loop from there.
@@ -412,24 +415,70 @@ class SqliteLog(SqliteReader):
         return Appended(answer, stored)
 
     def _stage_replicated(self, item: Replicated, staged: _Staged) -> Appended:
-        """Events another writer already stamped (Kafka mode): stored as they are, once."""
-        fresh = []
+        """A record another writer stamped (Kafka mode), taken by the rule every node
+        applies in the topic's order: the first record at a position wins. A record whose
+        first event is the next position and links to the head's hash is stored whole,
+        with its answer; the same record read again is skipped; any other (a later claim
+        to a taken position, a gap, a broken link) is void: nothing of it is stored, its
+        answer neither, and it is logged loudly. Every replica keeps the same history."""
+        if item.offset is not None:
+            staged.offsets.append(item.offset)
+        if not item.events:
+            if item.command_id is not None and item.partnership is not None and item.answer is not None:
+                staged.answers.append((item.partnership, item.command_id, orjson.dumps(item.answer)))
+            return Appended(item.answer or {}, [])
+        p = item.events[0]["partnership"]
+        void = self._void(item.events, staged)
+        if void == "stored":
+            return Appended(item.answer or {}, [], duplicate=True)
+        if void is not None:
+            self.voided[p] = self.voided.get(p, 0) + 1
+            log.error(
+                "VOID record from the event topic: %s; command %s at %s is not in the history "
+                "and is answered from nothing (%d void records for %s so far)",
+                void,
+                item.command_id,
+                item.offset,
+                self.voided[p],
+                p,
+            )
+            return Appended({}, [], void=void)
         for envelope in item.events:
-            p = envelope["partnership"]
-            head = staged.heads.get(p, (0, GENESIS))[0]
-            if envelope["position"] <= head:
-                continue
-            if envelope["position"] != head + 1:
-                raise Conflict(f"{p}: replicated position {envelope['position']} does not follow {head}")
             staged.replicated.append(_row(envelope))
             staged.heads[p] = (envelope["position"], envelope["hash"])
             staged.versions[(p, envelope["stream"])] = envelope["stream_version"]
-            fresh.append(envelope)
         if item.command_id is not None and item.partnership is not None and item.answer is not None:
             staged.answers.append((item.partnership, item.command_id, orjson.dumps(item.answer)))
-        if item.offset is not None:
-            staged.offsets.append(item.offset)
-        return Appended(item.answer or {}, fresh)
+        return Appended(item.answer or {}, item.events)
+
+    def _void(self, events: list[dict[str, Any]], staged: _Staged) -> str | None:
+        """Why a replicated record cannot be taken ("stored": it already is), or None."""
+        p = events[0]["partnership"]
+        position, prev = staged.heads.get(p, (0, GENESIS))
+        first = events[0]["position"]
+        if first <= position:
+            if self._stored_hash(p, first, staged) == events[0]["hash"]:
+                return "stored"
+            return f"{p}: position {first} is already taken by another record"
+        for envelope in events:
+            if envelope["partnership"] != p or envelope["position"] != position + 1:
+                return f"{p}: position {envelope['position']} does not follow {position}"
+            if chain(prev, canonical(envelope)) != envelope["hash"]:
+                return f"{p}: the event at position {envelope['position']} does not link to the one before"
+            position, prev = envelope["position"], envelope["hash"]
+        return None
+
+    def _stored_hash(self, partnership: str, position: int, staged: _Staged) -> str | None:
+        head = staged.heads.get(partnership)
+        if head is not None and head[0] == position:
+            return head[1]
+        for row in reversed(staged.replicated):
+            if row[0] == partnership and row[1] == position:
+                return str(row[5])
+        found = self._write.execute(
+            "SELECT hash FROM events WHERE partnership = ? AND position = ?", (partnership, position)
+        ).fetchone()
+        return found[0] if found else None
 
     async def replicate(self, item: Replicated) -> Appended:
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()

@@ -133,10 +133,16 @@ class WorkerProcess:
 
 
 class KafkaCluster:
-    """One worker and N API nodes on one broker, under their own topic prefix."""
+    """Workers (one unless told) and N API nodes on one broker, under their own topic prefix."""
 
     def __init__(
-        self, root: Path, bootstrap: str, prefix: str, nodes: int = 2, partitions: int = PARTITIONS
+        self,
+        root: Path,
+        bootstrap: str,
+        prefix: str,
+        nodes: int = 2,
+        partitions: int = PARTITIONS,
+        workers: int = 1,
     ) -> None:
         self.root = root
         self.bootstrap = bootstrap
@@ -155,7 +161,10 @@ class KafkaCluster:
             }
         )
         self.env = env
-        self.worker = WorkerProcess(root / "worker", env)
+        self.workers = [WorkerProcess(root / "worker", env)] + [
+            WorkerProcess(root / f"worker-{i + 1}", env, name=f"worker-{i + 1}") for i in range(workers - 1)
+        ]
+        self.worker = self.workers[0]
         self.nodes = [
             Node(root / f"node-{chr(97 + i)}", env=env, name=f"node-{chr(97 + i)}") for i in range(nodes)
         ]
@@ -163,7 +172,8 @@ class KafkaCluster:
     # -- life cycle -------------------------------------------------------------------
 
     def start(self) -> KafkaCluster:
-        self.worker.start()
+        for worker in self.workers:
+            worker.start()
         for node in self.nodes:
             node.start()
         self.make_admin()
@@ -174,7 +184,8 @@ class KafkaCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-        self.worker.stop()
+        for worker in self.workers:
+            worker.stop()
 
     def hub(
         self, *args: str, stdin: str | None = None, timeout: float = 60
@@ -206,7 +217,7 @@ class KafkaCluster:
 
     def tails(self, lines: int = 40) -> str:
         parts = []
-        for process in (self.worker, *self.nodes):
+        for process in (*self.workers, *self.nodes):
             parts.append(f"----- {process.name} -----\n{tail(process.log_path, lines)}")
         return "\n".join(parts)
 
@@ -222,8 +233,8 @@ class KafkaCluster:
 
 
 @contextmanager
-def running_cluster(root: Path, prefix: str, nodes: int = 2) -> Iterator[KafkaCluster]:
-    cluster = KafkaCluster(root, require_broker(), prefix, nodes)
+def running_cluster(root: Path, prefix: str, nodes: int = 2, workers: int = 1) -> Iterator[KafkaCluster]:
+    cluster = KafkaCluster(root, require_broker(), prefix, nodes, workers=workers)
     try:
         cluster.start()
         yield cluster

@@ -180,17 +180,17 @@ def test_a_failed_produce_is_read_back_before_anything_else_is_written(
     from hub.log.port import Unavailable
 
     run(threaded.append(pending("north", "a", 0, 1, command_id="first")))
-    original = threaded.inner._produce
+    original = threaded.inner._send
 
-    async def failing(partnership: str, record: dict[str, Any]) -> tuple[int, int]:
+    async def failing(partition: int, record: dict[str, Any]) -> int:
         if landed:
-            await original(partnership, record)
+            await original(partition, record)
         raise KafkaTimeoutError()
 
-    threaded.inner._produce = failing  # type: ignore[method-assign]
+    threaded.inner._send = failing  # type: ignore[method-assign]
     with pytest.raises(Unavailable):
         run(threaded.append(pending("north", "b", 0, 2, command_id="uncertain")))
-    threaded.inner._produce = original  # type: ignore[method-assign]
+    threaded.inner._send = original  # type: ignore[method-assign]
     assert threaded.inner.in_sync is False
     assert threaded.head("north") == 1  # the replica stored nothing it was not sure of
 
