@@ -16,7 +16,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.application.aggregates import Aggregates
 from hub.application.gateway import CommandGateway, LocalGateway
@@ -41,6 +41,9 @@ from projections.live import Broadcaster
 from projections.views import PartnershipView
 from schemas.commands import Submission
 
+if TYPE_CHECKING:
+    from hub.log.kafka import Topics
+
 SYSTEM_PARTNERSHIP = "_hub"
 
 
@@ -63,8 +66,20 @@ def partitions() -> int:
     return int(os.environ.get("HUB_PARTITIONS", "12"))
 
 
-def topic_prefix() -> str:
-    return os.environ.get("HUB_TOPICS", "hub")
+def kafka_topics() -> Topics:
+    """The hub's Kafka topics as HUB_TOPICS and HUB_KAFKA_* set them."""
+    from hub.log.kafka import Topics  # aiokafka is imported in Kafka mode only
+
+    def number(name: str) -> int | None:
+        value = os.environ.get(name, "").strip()
+        return int(value) if value else None
+
+    return Topics(
+        os.environ.get("HUB_TOPICS", "hub"),
+        replication=number("HUB_KAFKA_REPLICATION"),
+        min_insync=number("HUB_KAFKA_MIN_INSYNC"),
+        keys_segment_ms=number("HUB_KAFKA_KEYS_SEGMENT_MS") or Topics.keys_segment_ms,
+    )
 
 
 @dataclass
@@ -253,12 +268,12 @@ async def _follower(folder: Path, clock: Clock, loop: asyncio.AbstractEventLoop)
 
 
 async def _kafka(folder: Path, clock: Clock, role: str, loop: asyncio.AbstractEventLoop) -> Running:
-    from hub.log.kafka import KafkaNodeLog, KafkaWriterLog, Topics, bootstrap_of, ensure_topics
+    from hub.log.kafka import KafkaNodeLog, KafkaWriterLog, bootstrap_of, ensure_topics
     from hub.privacy.kafka_keys import KeyShare
 
     url = kafka_url()
     assert url is not None
-    bootstrap, count, topics = bootstrap_of(url), partitions(), Topics(topic_prefix())
+    bootstrap, count, topics = bootstrap_of(url), partitions(), kafka_topics()
     await ensure_topics(bootstrap, count, topics)
     keys = KeyStore(folder / "keys.db")
     share = KeyShare(bootstrap, keys, count, topics)

@@ -125,15 +125,14 @@ async def _seed_demo(folder: Path) -> None:
 
 def worker(args: argparse.Namespace) -> int:
     """Kafka mode's writer: decide commands, run processors (needs HUB_LOG=kafka://...)."""
-    from hub.bootstrap import kafka_url, partitions, topic_prefix
-    from hub.log.kafka import Topics
+    from hub.bootstrap import kafka_topics, kafka_url, partitions
     from streams.worker import run
 
     url = kafka_url()
     if url is None:
         print("hub worker runs in Kafka mode: set HUB_LOG=kafka://host:port", file=sys.stderr)
         return 2
-    return run(data_dir(args.data), url, partitions(), Topics(topic_prefix()), args.log_level)
+    return run(data_dir(args.data), url, partitions(), kafka_topics(), args.log_level)
 
 
 def admin_create(args: argparse.Namespace) -> int:

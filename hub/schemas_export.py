@@ -264,9 +264,10 @@ def _kafka_channels() -> dict[str, Any]:
     channels = {}
     for name in ("commands", "events", "keys"):
         topic = getattr(topics, name)
-        settings = topics.settings()[topic]
+        settings = topics.settings(topics.factor(3))[topic]
         configuration: dict[str, Any] = {"cleanup.policy": settings["cleanup.policy"].split(",")}
-        configuration |= {k: int(v) for k, v in settings.items() if k != "cleanup.policy"}
+        # what the binding can say (the others are in the README's Kafka section)
+        configuration |= {k: int(v) for k, v in settings.items() if k in ("retention.ms", "retention.bytes")}
         binding = {"topic": topic, "topicConfiguration": configuration, "bindingVersion": KAFKA_BINDING}
         channels[name] = {
             **_channel(name, topic),

@@ -77,9 +77,17 @@ class NotOwner(Unavailable):
 
 @dataclass(frozen=True)
 class Topics:
-    """The hub's topic names: `hub.*` unless a prefix is chosen (HUB_TOPICS)."""
+    """The hub's topics: names (`hub.*` unless a prefix is chosen, HUB_TOPICS), and how
+    they are kept. `replication` (HUB_KAFKA_REPLICATION) is the replication factor, None
+    for 3 or the broker count when smaller; `min_insync` (HUB_KAFKA_MIN_INSYNC) defaults to
+    one less than that, at least 1, so acks=all survives one broker lost. `keys_segment_ms`
+    (HUB_KAFKA_KEYS_SEGMENT_MS) bounds how long an erased subject's key stays on the broker:
+    a segment of `hub.keys` rolls after it, and is then compacted at once."""
 
     prefix: str = "hub"
+    replication: int | None = None
+    min_insync: int | None = None
+    keys_segment_ms: int = 60_000
 
     @property
     def commands(self) -> str:
@@ -93,12 +101,28 @@ class Topics:
     def keys(self) -> str:
         return f"{self.prefix}.keys"
 
-    def settings(self) -> dict[str, dict[str, str]]:
-        """Unlimited retention for commands and events; keys compacted."""
+    def factor(self, brokers: int) -> int:
+        return self.replication or min(3, brokers)
+
+    def settings(self, factor: int) -> dict[str, dict[str, str]]:
+        """Unlimited retention for commands and events; keys compacted within a bound."""
+        insync = {"min.insync.replicas": str(self.min_insync or max(1, factor - 1))}
+        segment = str(self.keys_segment_ms)
         return {
-            self.commands: {"cleanup.policy": "delete", "retention.ms": "-1"},
-            self.events: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
-            self.keys: {"cleanup.policy": "compact"},
+            self.commands: {"cleanup.policy": "delete", "retention.ms": "-1", **insync},
+            self.events: {
+                "cleanup.policy": "delete",
+                "retention.ms": "-1",
+                "retention.bytes": "-1",
+                **insync,
+            },
+            self.keys: {
+                "cleanup.policy": "compact",
+                "segment.ms": segment,
+                "max.compaction.lag.ms": segment,
+                "min.cleanable.dirty.ratio": "0.01",
+                **insync,
+            },
         }
 
 
@@ -115,14 +139,21 @@ def partition_of(partnership: str, partitions: int) -> int:
 async def ensure_topics(
     bootstrap: str, partitions: int = DEFAULT_PARTITIONS, topics: Topics = Topics()
 ) -> None:
-    """Create the hub's topics if missing; refuse to run on topics set up differently."""
-    wanted = topics.settings()
+    """Create the hub's topics if missing; refuse to run on topics set up differently
+    (partitions, replication factor, settings), or with more replicas than brokers."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        factor = topics.factor(brokers)
+        wanted = topics.settings(factor)
+        if factor > brokers:
+            raise RuntimeError(f"HUB_KAFKA_REPLICATION={factor}, but the cluster has {brokers} broker(s)")
+        if int(wanted[topics.events]["min.insync.replicas"]) > factor:
+            raise RuntimeError(f"HUB_KAFKA_MIN_INSYNC is above the replication factor {factor}")
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, partitions, 1, topic_configs=settings)
+            NewTopic(name, partitions, factor, topic_configs=settings)
             for name, settings in wanted.items()
             if name not in existing
         ]
@@ -142,13 +173,24 @@ async def ensure_topics(
             count = counts.get(name, 0)
             if count != partitions:
                 raise RuntimeError(f"topic {name} has {count} partitions, the hub expects {partitions}")
+        for topic in described:
+            replicas = {len(part["replicas"]) for part in topic["partitions"]}
+            if replicas != {factor}:
+                raise RuntimeError(
+                    f"topic {topic['topic']} has {sorted(replicas)} replicas a partition, "
+                    f"the hub expects {factor}"
+                )
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in wanted]
         for response in await admin.describe_configs(resources):
             for _, _, _, name, configs in response.resources:
                 actual = {entry[0]: entry[1] for entry in configs}
                 for key, value in wanted[name].items():
                     if actual.get(key) != value:
-                        raise RuntimeError(f"topic {name} has {key}={actual.get(key)}, the hub needs {value}")
+                        raise RuntimeError(
+                            f"topic {name} has {key}={actual.get(key)}, the hub needs {value} "
+                            f"(kafka-configs.sh --alter --entity-type topics --entity-name {name} "
+                            f"--add-config {key}={value})"
+                        )
     finally:
         await admin.close()
 

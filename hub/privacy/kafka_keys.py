@@ -1,7 +1,11 @@
 """Subjects' keys shared between Kafka-mode nodes through the compacted `hub.keys` topic.
 
 A key is published when a node makes it, before any event sealed with it is sent; an
-erasure publishes a tombstone, and compaction then removes the key from the broker too.
+erasure publishes a tombstone, and compaction then removes the key from the broker too:
+the topic's segments roll after `Topics.keys_segment_ms` and are compacted at once, and
+since a segment rolls only when something is written to it, the node that erased writes
+a roll record to that partition once the segment is due. So an erased key is gone from
+the broker within keys_segment_ms plus the broker's cleaner pass (log.cleaner.backoff.ms).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from hub.privacy.cipher import KeyStore
 
 log = logging.getLogger("hub.kafka")
 
+# The key of a record that only makes a segment of the keys topic roll: no key id is this.
+ROLL = b"\x00roll"
+
 
 class KeyShare:
     """Publishes this node's new and destroyed keys and stores everyone else's.
@@ -30,6 +37,8 @@ class KeyShare:
     def __init__(self, bootstrap: str, keys: KeyStore, partitions: int, topics: Topics) -> None:
         self.bootstrap = bootstrap
         self.topic = topics.keys
+        self.roll_after = topics.keys_segment_ms / 1000 + 1.0
+        self._rolls: dict[int, asyncio.Task[None]] = {}
         self.keys = keys
         self.partitions = partitions
         self.producer: AIOKafkaProducer = producer(bootstrap, idempotent=False)
@@ -69,7 +78,7 @@ class KeyShare:
             while self.unsent:
                 key_id, key = next(iter(self.unsent.items()))
                 try:
-                    await self.producer.send_and_wait(self.topic, key, key=key_id.encode())
+                    sent = await self.producer.send_and_wait(self.topic, key, key=key_id.encode())
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
@@ -78,7 +87,26 @@ class KeyShare:
                     continue
                 if self.unsent.get(key_id, b"") == key:
                     del self.unsent[key_id]
+                if key is None and sent.partition not in self._rolls:
+                    self._rolls[sent.partition] = asyncio.create_task(self._roll(sent.partition))
             self._sent.set()
+
+    async def _roll(self, partition: int) -> None:
+        """Once the segment holding an erased key is due to roll, make it roll: the
+        broker's cleaner then compacts the key away."""
+        try:
+            await asyncio.sleep(self.roll_after)
+            while True:
+                try:
+                    await self.producer.send_and_wait(self.topic, None, key=ROLL, partition=partition)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    log.warning("keys partition %d not rolled yet (%r); retrying", partition, error)
+                    await asyncio.sleep(1.0)
+        finally:
+            self._rolls.pop(partition, None)
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until every key made here is on the broker."""
@@ -111,6 +139,8 @@ class KeyShare:
                     batch = await consumer.getmany(timeout_ms=200)
                     for messages in batch.values():
                         for message in messages:
+                            if message.key == ROLL:
+                                continue
                             key_id = message.key.decode()
                             if message.value is None:
                                 self.keys.forget(key_id)
@@ -127,7 +157,7 @@ class KeyShare:
     async def stop(self) -> None:
         with contextlib.suppress(Unavailable):
             await self.flush()
-        for task in (self._publisher, self._follow):
+        for task in (self._publisher, self._follow, *self._rolls.values()):
             if task is not None:
                 task.cancel()
         await self.producer.stop()

@@ -143,6 +143,7 @@ class KafkaCluster:
         nodes: int = 2,
         partitions: int = PARTITIONS,
         workers: int = 1,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.bootstrap = bootstrap
@@ -158,6 +159,7 @@ class KafkaCluster:
                 "HUB_SECRET": f"secret-{prefix}-{uuid.uuid4().hex}",
                 "HUB_PHOTOS": str(self.photos),
                 "PYTHONUNBUFFERED": "1",
+                **(settings or {}),
             }
         )
         self.env = env
@@ -233,8 +235,11 @@ class KafkaCluster:
 
 
 @contextmanager
-def running_cluster(root: Path, prefix: str, nodes: int = 2, workers: int = 1) -> Iterator[KafkaCluster]:
-    cluster = KafkaCluster(root, require_broker(), prefix, nodes, workers=workers)
+def running_cluster(
+    root: Path, prefix: str, nodes: int = 2, workers: int = 1, settings: dict[str, str] | None = None
+) -> Iterator[KafkaCluster]:
+    """A started cluster; `settings` are extra environment variables for every process."""
+    cluster = KafkaCluster(root, require_broker(), prefix, nodes, workers=workers, settings=settings)
     try:
         cluster.start()
         yield cluster
