@@ -269,7 +269,10 @@ async def _follower(folder: Path, clock: Clock, loop: asyncio.AbstractEventLoop)
 
 async def _kafka(folder: Path, clock: Clock, role: str, loop: asyncio.AbstractEventLoop) -> Running:
     from hub.log.kafka import KafkaNodeLog, KafkaWriterLog, bootstrap_of, ensure_topics
+    from hub.logs import quiet_repeats
     from hub.privacy.kafka_keys import KeyShare
+
+    quiet_repeats()  # while the broker is away: a line a kind of trouble, not thousands
 
     url = kafka_url()
     assert url is not None

@@ -680,12 +680,16 @@ class KafkaNodeLog(ReplicaReads):
 
     async def _follow(self) -> None:
         """Consume `hub.events` for ever: store each record, then settle its command."""
+        lost_at: float | None = None
         while True:
             consumer = events_consumer(self.bootstrap, self.group)
             try:
                 await consumer.start()
                 self._consumer = consumer
                 ends = await resume(consumer, self.topics, self.partitions, self.replica)
+                if lost_at is not None:
+                    log.warning("event feed back after %.1fs", time.monotonic() - lost_at)
+                    lost_at = None
                 committed = 0.0
                 while True:
                     if not self.caught_up.is_set() and await reached(consumer, ends):
@@ -708,6 +712,7 @@ class KafkaNodeLog(ReplicaReads):
                 raise
             except Exception:
                 log.exception("event feed failed; reconnecting")
+                lost_at = lost_at if lost_at is not None else time.monotonic()
                 await asyncio.sleep(1)
             finally:
                 self._consumer = None

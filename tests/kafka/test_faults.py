@@ -209,6 +209,14 @@ def _restart_broker() -> int:
     raise AssertionError("the broker did not start again:\n" + "\n".join(outputs))
 
 
+def _log_lines(cluster: KafkaCluster) -> dict[str, int]:
+    return {
+        process.name: len(process.log_path.read_bytes().splitlines())
+        for process in (*cluster.workers, *cluster.nodes)
+        if process.log_path is not None and process.log_path.exists()
+    }
+
+
 def test_the_hub_recovers_by_itself_after_a_broker_restart(faults: Faults) -> None:
     p, cluster = "kfc", faults.cluster
     faults.partnership(p)
@@ -223,6 +231,7 @@ def test_the_hub_recovers_by_itself_after_a_broker_restart(faults: Faults) -> No
             create(client, url, {"text": "before the outage"})
             poster.start()
             wait_until(lambda: len(poster.answered) >= 10, 30, "10 alerts before the outage")
+            lines_before = _log_lines(cluster)
             stopped = _kafka("stop")
             assert stopped.returncode == 0, stopped.stderr
             if "not running" in stopped.stdout:
@@ -237,6 +246,9 @@ def test_the_hub_recovers_by_itself_after_a_broker_restart(faults: Faults) -> No
             finally:
                 attempts = _restart_broker()
             back_at = time.monotonic()
+            # a line a kind of trouble while the broker was away, not thousands a second
+            logged = {name: n - lines_before[name] for name, n in _log_lines(cluster).items()}
+            assert all(n < 300 for n in logged.values()), logged
             answer: httpx.Response | None = None
             statuses: Counter[int] = Counter()
             while time.monotonic() < back_at + 60:
