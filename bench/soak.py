@@ -426,6 +426,12 @@ class Sampler:
             "closes": window["closes"],
         }
         self.samples.append(sample)
+        print(
+            f"{sample['t_s']:7.1f}s  rss {sample['rss_bytes'] / 2**20:6.1f} MiB  files"
+            f" {sample['open_files']:5d}  head {sample['head']:7d}  frames/s"
+            f" {sample['frames_per_s']:6d}  p99 {sample['latency_p99_ms']} ms",
+            flush=True,
+        )
         return sample
 
     def refresh(self) -> None:
