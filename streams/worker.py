@@ -44,6 +44,7 @@ log = logging.getLogger("hub.worker")
 SNAPSHOT_EVERY_SECONDS = 60.0
 RETRY_SECONDS = 1.0
 SHUTDOWN_SECONDS = 30.0
+COMMANDS_IN_FLIGHT = 64
 
 
 def _exit_now() -> None:
@@ -163,7 +164,9 @@ class Worker:
         token = DEADLINE.set(deadline)
         try:
             await hub.submit(p, command, actor)
-        except (Expired, Refusal, Conflict, ValidationError) as error:
+        except Expired as error:  # its words say that nothing was written
+            await self.log.refuse(p, command.id, 503, str(error))
+        except (Refusal, Conflict, ValidationError) as error:
             refusal = refused(error)
             await self.log.refuse(p, command.id, refusal["status"], refusal["detail"])
         finally:
@@ -212,7 +215,9 @@ def create_app(folder: Path, url: str, partitions: int, topics: Topics) -> tuple
     async def open_hub() -> None:
         await worker.open()
 
-    @app.agent(commands)
+    # Many commands in flight: the log writes those of a partition that queue up while
+    # its last transaction is in flight as the next one (hub/log/kafka.py).
+    @app.agent(commands, concurrency=COMMANDS_IN_FLIGHT)
     async def decide(stream: Any) -> None:
         await worker.ready.wait()
         async for raw in stream:

@@ -250,6 +250,33 @@ class ReplicaReads:
         return self.replica.verify(partnership)
 
 
+MAX_BATCH = 500  # records a transaction at most
+
+
+@dataclass
+class _Queued:
+    pending: Pending
+    deadline: float | None
+    future: asyncio.Future[Appended]
+
+
+def _wire(record: Replicated | dict[str, Any]) -> dict[str, Any]:
+    """A record as it goes on the event topic."""
+    if isinstance(record, dict):
+        return record
+    return {
+        "partnership": record.partnership,
+        "command_id": record.command_id,
+        "answer": record.answer,
+        "events": record.events,
+    }
+
+
+def _key(record: Replicated | dict[str, Any]) -> bytes:
+    partnership = record["partnership"] if isinstance(record, dict) else record.partnership
+    return str(partnership).encode()
+
+
 class Fenced(NotOwner):
     """Another writer took the partition: this one's record is void or was never committed."""
 
@@ -284,6 +311,8 @@ class KafkaWriterLog(ReplicaReads):
         # One fenced producer per partition this writer writes, opened on first use.
         self._producers: dict[int, AIOKafkaProducer] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._queued: dict[int, list[_Queued]] = {}
+        self._flushers: dict[int, asyncio.Task[None]] = {}
         # Partitions whose last produce failed: reopened and read back before the next.
         self.unsure: set[int] = set()
         # None: this log writes every partition (a lone writer). A worker narrows it to
@@ -365,54 +394,136 @@ class KafkaWriterLog(ReplicaReads):
                 await old.stop()
 
     async def append(self, pending: Pending) -> Appended:
-        p = pending.partnership
-        await self._ensure_owner(p)
-        partition = partition_of(p, self.partitions)
-        async with self._lock(partition):
-            await self._writer(partition)
-            first = self.replica.answer_for(p, pending.command_id)
-            if first is not None:
-                return Appended(first, [], duplicate=True)
-            version = self.replica.stream_version(p, pending.stream)
-            expect_version(pending, version)
-            deadline = DEADLINE.get()
-            if deadline is not None and time.time() > deadline:
-                raise Expired("the command reached the hub's worker after its deadline; nothing was written")
-            position, prev = self.replica.head_and_hash(p)
-            stored = stamp(pending, position, prev, version, recorded_now())
-            answer = answer_of(pending, stored)
-            record = {"partnership": p, "command_id": pending.command_id, "answer": answer, "events": stored}
-            try:
-                await failpoints.reached("worker.before_produce")
-                offset = await self._send(partition, record)
-                await failpoints.reached("worker.after_produce")
-                taken = await self._take(partition, offset, Replicated(stored, p, pending.command_id, answer))
-            except BaseException as error:
-                # The record may be on the broker, or not: read it back before going on
-                # (unless it was aborted for its deadline: then it is not).
-                if not isinstance(error, Expired):
-                    self.unsure.add(partition)
-                if isinstance(error, KafkaError):
-                    raise Unavailable(f"the event log is unavailable: {error!r}") from error
-                raise
-            return taken
+        """Queue the append on its partition; the partition's flusher writes everything
+        queued while the last transaction was in flight as the next one (group commit)."""
+        await self._ensure_owner(pending.partnership)
+        partition = partition_of(pending.partnership, self.partitions)
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._queued.setdefault(partition, []).append(_Queued(pending, DEADLINE.get(), future))
+        if partition not in self._flushers:
+            self._flushers[partition] = asyncio.create_task(self._flush(partition))
+        return await future
 
-    async def _take(self, partition: int, offset: int, record: Replicated) -> Appended:
-        """Store this writer's own committed record at `offset` in the replica, in the
-        topic's order: straight away when nothing can lie between it and what the replica
-        holds (the previous record's commit marker at most), else by reading the partition
-        up to it. Raises Fenced unless the replica took it into the history."""
+    async def _flush(self, partition: int) -> None:
+        try:
+            async with self._lock(partition):
+                while batch := self._take_queued(partition):
+                    try:
+                        outcomes = await self._write_batch(partition, batch)
+                    except BaseException as error:  # cancelled: the batch's appenders are told
+                        for queued in batch:
+                            if not queued.future.done():
+                                queued.future.set_exception(Unavailable(f"nothing was written: {error!r}"))
+                        raise
+                    for queued, outcome in zip(batch, outcomes, strict=True):
+                        if queued.future.done():
+                            continue
+                        if isinstance(outcome, BaseException):
+                            queued.future.set_exception(outcome)
+                        else:
+                            queued.future.set_result(outcome)
+        finally:
+            self._flushers.pop(partition, None)
+            for queued in self._queued.pop(partition, []):  # only if the flusher was cancelled
+                if not queued.future.done():
+                    queued.future.set_exception(Unavailable("the worker is stopping; nothing was written"))
+
+    def _take_queued(self, partition: int) -> list[_Queued]:
+        queued = self._queued.pop(partition, [])
+        if len(queued) > MAX_BATCH:
+            self._queued[partition] = queued[MAX_BATCH:]
+        return queued[:MAX_BATCH]
+
+    async def _write_batch(self, partition: int, batch: list[_Queued]) -> list[Appended | BaseException]:
+        """Stamp a batch in order, from the replica's heads and the batch's own records,
+        send it as one transaction, and take it into the replica; an outcome each."""
+        try:
+            await self._writer(partition)
+        except Unavailable as error:
+            return [error] * len(batch)
+        outcomes: list[Appended | BaseException] = []
+        heads: dict[str, tuple[int, str]] = {}
+        versions: dict[tuple[str, str], int] = {}
+        answers: dict[tuple[str, str], dict[str, Any]] = {}
+        records: list[tuple[int, Replicated]] = []
+        recorded_at = recorded_now()
+        for n, queued in enumerate(batch):
+            pending, p = queued.pending, queued.pending.partnership
+            first = answers.get((p, pending.command_id)) or self.replica.answer_for(p, pending.command_id)
+            if first is not None:
+                outcomes.append(Appended(first, [], duplicate=True))
+                continue
+            key = (p, pending.stream)
+            version = versions[key] if key in versions else self.replica.stream_version(p, pending.stream)
+            try:
+                expect_version(pending, version)
+                if queued.deadline is not None and time.time() > queued.deadline:
+                    raise Expired(
+                        "the command reached the hub's worker after its deadline; nothing was written"
+                    )
+            except Exception as error:
+                outcomes.append(error)
+                continue
+            position, prev = heads[p] if p in heads else self.replica.head_and_hash(p)
+            stored = stamp(pending, position, prev, version, recorded_at)
+            answer = answer_of(pending, stored)
+            if stored:
+                heads[p] = (stored[-1]["position"], stored[-1]["hash"])
+                versions[key] = stored[-1]["stream_version"]
+            answers[(p, pending.command_id)] = answer
+            records.append((n, Replicated(stored, p, pending.command_id, answer)))
+            outcomes.append(Appended(answer, stored))  # until it is taken
+        if not records:
+            return outcomes
+        deadlines = [d for d in (batch[n].deadline for n, _ in records) if d is not None]
+        try:
+            await failpoints.reached("worker.before_produce")
+            offsets = await self._send(
+                partition, [record for _, record in records], min(deadlines, default=None)
+            )
+            await failpoints.reached("worker.after_produce")
+            taken = await self._take(partition, offsets, [record for _, record in records])
+        except Exception as error:
+            # The records may be on the broker, or not: read them back before going on
+            # (unless they were aborted for a deadline: then they are not).
+            if not isinstance(error, Expired):
+                self.unsure.add(partition)
+            if isinstance(error, KafkaError):
+                error = Unavailable(f"the event log is unavailable: {error!r}")
+            for n, _ in records:
+                outcomes[n] = error
+            return outcomes
+        for (n, _), appended in zip(records, taken, strict=True):
+            outcomes[n] = appended
+        return outcomes
+
+    async def _take(
+        self, partition: int, offsets: list[int], records: list[Replicated]
+    ) -> list[Appended | BaseException]:
+        """Store this writer's own committed records at `offsets` in the replica, in the
+        topic's order: straight away when nothing can lie between them and what the
+        replica holds (the previous transaction's commit marker at most), else by reading
+        the partition up to them. A record the replica did not take is Fenced."""
         held = self.replica.offsets().get(partition, 0)
-        if offset - held <= 1:
-            taken = await self.replica.replicate(replace(record, offset=(partition, offset + 1)))
-            if taken.void is None:
-                return Appended(taken.answer, taken.events)
-            raise Fenced(f"this worker's record was void ({taken.void}); nothing was written")
+        fenced = Fenced("another writer took the partition first; nothing was written")
+        if offsets[0] - held <= 1 and offsets == list(range(offsets[0], offsets[0] + len(offsets))):
+            taken = await asyncio.gather(
+                *(
+                    self.replica.replicate(replace(record, offset=(partition, offset + 1)))
+                    for record, offset in zip(records, offsets, strict=True)
+                )
+            )
+            return [fenced if t.void is not None else Appended(t.answer, t.events) for t in taken]
         await self.catch_up({partition})
-        p, positions = record.partnership or "", record.answer.get("positions", []) if record.answer else []
-        if not positions or self.replica.answer_for(p, record.command_id or "") != record.answer:
-            raise Fenced("another writer took the partition first; nothing was written")
-        return Appended(record.answer or {}, list(self.replica.read(p, positions[0], positions[-1])))
+        outcomes: list[Appended | BaseException] = []
+        for record in records:
+            p, answer = record.partnership or "", record.answer or {}
+            positions = answer.get("positions", [])
+            if not positions or self.replica.answer_for(p, record.command_id or "") != answer:
+                outcomes.append(fenced)
+            else:
+                outcomes.append(Appended(answer, list(self.replica.read(p, positions[0], positions[-1]))))
+        return outcomes
 
     async def answer(self, partnership: str, command_id: str, answer: dict[str, Any]) -> None:
         """Repeat a first answer for a command sent again (nothing new is written)."""
@@ -434,28 +545,29 @@ class KafkaWriterLog(ReplicaReads):
         async with self._lock(partition):
             await self._writer(partition)
             try:
-                await self._send(partition, record)
+                await self._send(partition, [record])
             except KafkaError as error:
                 self.unsure.add(partition)
                 raise Unavailable(f"the event log is unavailable: {error!r}") from error
 
-    async def _send(self, partition: int, record: dict[str, Any]) -> int:
-        """Produce one record in its own transaction; its offset once committed."""
+    async def _send(self, partition: int, records: list[Any], deadline: float | None = None) -> list[int]:
+        """Produce records (Replicated, or plain dicts for answers and refusals) in one
+        transaction; their offsets once committed. Past `deadline` + COMMIT_MARGIN the
+        transaction is aborted instead: the node that sent the command answers "nothing
+        was written" only once no transaction begun before then is open
+        (KafkaNodeLog._settle)."""
         writer = self._producers[partition]
         try:
             # a fenced producer's sender stops, and its futures may never resolve
             async with asyncio.timeout(COMMAND_GRACE):
                 await writer.begin_transaction()
-                sent = await writer.send_and_wait(
-                    self.topics.events,
-                    orjson.dumps(record),
-                    key=record["partnership"].encode(),
-                    partition=partition,
-                )
-                # Past its deadline a command is not committed: the node that sent it
-                # answers "nothing was written" once no transaction begun before this
-                # moment is still open (KafkaNodeLog._settle).
-                deadline = DEADLINE.get()
+                sends = [
+                    await writer.send(
+                        self.topics.events, orjson.dumps(_wire(record)), key=_key(record), partition=partition
+                    )
+                    for record in records
+                ]
+                sent = await asyncio.gather(*sends)
                 if deadline is not None and time.time() > deadline + COMMIT_MARGIN:
                     await writer.abort_transaction()
                     raise Expired(
@@ -469,7 +581,7 @@ class KafkaWriterLog(ReplicaReads):
         except TimeoutError as error:
             self.unsure.add(partition)
             raise Unavailable(f"event partition {partition} did not commit in time") from error
-        return int(sent.offset)
+        return [int(metadata.offset) for metadata in sent]
 
     def close(self) -> None:
         self.replica.close()

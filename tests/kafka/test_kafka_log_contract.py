@@ -182,9 +182,9 @@ def test_a_failed_produce_is_read_back_before_anything_else_is_written(
     run(threaded.append(pending("north", "a", 0, 1, command_id="first")))
     original = threaded.inner._send
 
-    async def failing(partition: int, record: dict[str, Any]) -> int:
+    async def failing(partition: int, records: list[Any], deadline: float | None = None) -> list[int]:
         if landed:
-            await original(partition, record)
+            await original(partition, records, deadline)
         raise KafkaTimeoutError()
 
     threaded.inner._send = failing  # type: ignore[method-assign]
