@@ -35,12 +35,16 @@ PARTITIONS = 4
 
 
 def require_broker() -> str:
-    """The broker's host:port; skip (or, in CI, fail) when there is none."""
-    if BOOTSTRAP:
-        return BOOTSTRAP
+    """The broker's host:port (tests/kafka/broker.py: HUB_TEST_KAFKA, else a testcontainers
+    Kafka when Docker answers); skip (or, in CI, fail) when there is none."""
+    from tests.kafka.broker import session_broker
+
+    bootstrap = session_broker()
+    if bootstrap:
+        return bootstrap
     message = (
         "no Kafka broker: run `KAFKA_PORT=29092 scripts/kafka start` and set "
-        "HUB_TEST_KAFKA=127.0.0.1:29092 (or run `make test`)"
+        "HUB_TEST_KAFKA=127.0.0.1:29092 (or run `make test`, or install testcontainers with a Docker engine)"
     )
     skip_unless_ci(message)
     raise AssertionError("unreachable")
