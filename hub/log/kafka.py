@@ -434,13 +434,11 @@ class KafkaWriterLog(ReplicaReads):
             self._queued[partition] = queued[MAX_BATCH:]
         return queued[:MAX_BATCH]
 
-    async def _write_batch(self, partition: int, batch: list[_Queued]) -> list[Appended | BaseException]:
-        """Stamp a batch in order, from the replica's heads and the batch's own records,
-        send it as one transaction, and take it into the replica; an outcome each."""
-        try:
-            await self._writer(partition)
-        except Unavailable as error:
-            return [error] * len(batch)
+    def _stamp_batch(
+        self, batch: list[_Queued]
+    ) -> tuple[list[Appended | BaseException], list[tuple[int, Replicated]]]:
+        """Each queued append stamped in order from the replica's heads and the batch's own
+        records, or refused (a known command answers its first answer); the records to send."""
         outcomes: list[Appended | BaseException] = []
         heads: dict[str, tuple[int, str]] = {}
         versions: dict[tuple[str, str], int] = {}
@@ -473,6 +471,16 @@ class KafkaWriterLog(ReplicaReads):
             answers[(p, pending.command_id)] = answer
             records.append((n, Replicated(stored, p, pending.command_id, answer)))
             outcomes.append(Appended(answer, stored))  # until it is taken
+        return outcomes, records
+
+    async def _write_batch(self, partition: int, batch: list[_Queued]) -> list[Appended | BaseException]:
+        """Stamp a batch in order, from the replica's heads and the batch's own records,
+        send it as one transaction, and take it into the replica; an outcome each."""
+        try:
+            await self._writer(partition)
+        except Unavailable as error:
+            return [error] * len(batch)
+        outcomes, records = self._stamp_batch(batch)
         if not records:
             return outcomes
         deadlines = [d for d in (batch[n].deadline for n, _ in records) if d is not None]
