@@ -4,8 +4,10 @@
 HUB_LOG=kafka://..., their own topic prefix (HUB_TOPICS), a shared HUB_SECRET and
 HUB_PHOTOS, and a data folder each; it can SIGTERM, SIGKILL and restart each of them.
 
-Set HUB_TEST_KAFKA=127.0.0.1:PORT (a broker from `scripts/kafka start`) to run these
-tests. Without it they are skipped, except in CI (CI=true), where that is a failure.
+The broker (tests/kafka/broker.py): HUB_TEST_KAFKA=127.0.0.1:PORT (a broker from
+`scripts/kafka start`, as `make test` sets it), else testcontainers' Kafka when a Docker
+engine answers; without either the tests are skipped, except in CI (CI=true), where that
+is a failure.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import httpx
 from tests.support import PASSWORD, Server, skip_unless_ci
 
 REPO = Path(__file__).resolve().parents[2]
-BOOTSTRAP = os.environ.get("HUB_TEST_KAFKA", "").strip()
 PARTITIONS = 4
 
 
