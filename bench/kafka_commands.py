@@ -96,7 +96,7 @@ def capacity(cluster: Any, tokens: dict[str, str], seconds: float, folder: Path)
         "other_answers": sum(r["other"] for r in results),
         "statuses": [r["statuses"] for r in results],
         "first_error": next((r["first_error"] for r in results if r["first_error"]), None),
-        "p99_ms_closed_loop": max(round(r["latency_us"]["p99"] / 1000, 1) for r in results),
+        "p99_ms_closed_loop": max(round(r["latency_us"]["p99_ms"] / 1000, 1) for r in results),
         "seconds": round(measured, 2),
         "connections": CONNECTIONS_EACH * len(results),
     }
@@ -132,7 +132,7 @@ async def _open_loop(cluster: Any, tokens: dict[str, str], rate: float, seconds:
     return {
         "rate_per_s": round(rate),
         "seconds": seconds,
-        "statuses": statuses,
+        "statuses": {str(k): v for k, v in statuses.items()},
         "latency": percentiles_ms(latencies),
     }
 
