@@ -527,10 +527,11 @@ class KafkaWriterLog(ReplicaReads):
         for record in records:
             p, answer = record.partnership or "", record.answer or {}
             positions = answer.get("positions", [])
-            if not positions or self.replica.answer_for(p, record.command_id or "") != answer:
+            if self.replica.answer_for(p, record.command_id or "") != answer:
                 outcomes.append(fenced)
-            else:
-                outcomes.append(Appended(answer, list(self.replica.read(p, positions[0], positions[-1]))))
+            else:  # a command may write no events: then its answer is all it stored
+                events = list(self.replica.read(p, positions[0], positions[-1])) if positions else []
+                outcomes.append(Appended(answer, events))
         return outcomes
 
     async def answer(self, partnership: str, command_id: str, answer: dict[str, Any]) -> None:
