@@ -286,7 +286,7 @@ class KafkaWriterLog(ReplicaReads):
     produces the record, then stores it in its replica, whose commit hook feeds the hub.
 
     Fencing: each partition is written through a transactional producer whose id names
-    the partition, one record per transaction, and every reader reads committed records
+    the partition, one batch of records a transaction, and every reader reads committed records
     only. Opening that producer fences the partition's previous writer (its open
     transaction is aborted, it can commit nothing more), and only then does this writer
     read the partition to its end and stamp from there; so no two writers ever stamp the
@@ -294,7 +294,8 @@ class KafkaWriterLog(ReplicaReads):
     (hub/log/sqlite.py) in the topic's order. An answer is given only from a record this
     writer's replica took, in the topic's order, into the history every node keeps.
 
-    Appends are serialised per partition. A produce that fails leaves the broker's state
+    Appends are written per partition in order: those that queue up while a transaction
+    is in flight go out together as the next one. A produce that fails leaves the broker's state
     uncertain (the record may have landed): the partition is then unsure, and before its
     next append the writer reopens its producer (which settles the transaction) and reads
     the partition to its end, so it never stamps a position twice.
