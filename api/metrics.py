@@ -3,6 +3,8 @@ a partnership or a member."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
@@ -29,14 +31,12 @@ PARTITION_READ = Gauge(
 )
 
 
-def replica_metrics(state: dict[str, object] | None) -> None:
+def replica_metrics(state: dict[str, Any] | None) -> None:
     """Set the Kafka replica's gauges from `KafkaNodeLog.replica_state()` (None: embedded)."""
     if state is None:
         return
-    REPLICA_VOID.set(float(state["void_records"]))  # type: ignore[arg-type]
-    partitions = state["partitions"]
-    assert isinstance(partitions, dict)
-    for n, at in partitions.items():
+    REPLICA_VOID.set(state["void_records"])
+    for n, at in state["partitions"].items():
         PARTITION_READ.labels(str(n)).set(at["read_to"])
         if at["lag"] is not None:
             PARTITION_LAG.labels(str(n)).set(at["lag"])

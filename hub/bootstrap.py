@@ -300,7 +300,7 @@ async def _kafka(folder: Path, clock: Clock, role: str, loop: asyncio.AbstractEv
     return Running(hub, ticks=False, parts=[share, node])
 
 
-def node_group(folder: Path, topics: Any) -> str:
+def node_group(folder: Path, topics: Topics) -> str:
     """The consumer group an API node reads the event topic as: `<prefix>.node.<name>`,
     the name from HUB_NODE_NAME, else the host and its data folder."""
     name = os.environ.get("HUB_NODE_NAME", "").strip()

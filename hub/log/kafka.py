@@ -104,9 +104,12 @@ class Topics:
     def factor(self, brokers: int) -> int:
         return self.replication or min(3, brokers)
 
+    def insync(self, factor: int) -> int:
+        return self.min_insync or max(1, factor - 1)
+
     def settings(self, factor: int) -> dict[str, dict[str, str]]:
         """Unlimited retention for commands and events; keys compacted within a bound."""
-        insync = {"min.insync.replicas": str(self.min_insync or max(1, factor - 1))}
+        insync = {"min.insync.replicas": str(self.insync(factor))}
         segment = str(self.keys_segment_ms)
         return {
             self.commands: {"cleanup.policy": "delete", "retention.ms": "-1", **insync},
@@ -149,7 +152,7 @@ async def ensure_topics(
         wanted = topics.settings(factor)
         if factor > brokers:
             raise RuntimeError(f"HUB_KAFKA_REPLICATION={factor}, but the cluster has {brokers} broker(s)")
-        if int(wanted[topics.events]["min.insync.replicas"]) > factor:
+        if topics.insync(factor) > factor:
             raise RuntimeError(f"HUB_KAFKA_MIN_INSYNC is above the replication factor {factor}")
         existing = set(await admin.list_topics())
         missing = [
@@ -270,11 +273,6 @@ def _wire(record: Replicated | dict[str, Any]) -> dict[str, Any]:
         "answer": record.answer,
         "events": record.events,
     }
-
-
-def _key(record: Replicated | dict[str, Any]) -> bytes:
-    partnership = record["partnership"] if isinstance(record, dict) else record.partnership
-    return str(partnership).encode()
 
 
 class Fenced(NotOwner):
@@ -497,7 +495,7 @@ class KafkaWriterLog(ReplicaReads):
             # (unless they were aborted for a deadline: then they are not).
             if not isinstance(error, Expired):
                 self.unsure.add(partition)
-            if isinstance(error, KafkaError):
+            if isinstance(error, KafkaError):  # from reading back (_send turns its own)
                 error = Unavailable(f"the event log is unavailable: {error!r}")
             for n, _ in records:
                 outcomes[n] = error
@@ -554,11 +552,7 @@ class KafkaWriterLog(ReplicaReads):
         partition = partition_of(partnership, self.partitions)
         async with self._lock(partition):
             await self._writer(partition)
-            try:
-                await self._send(partition, [record])
-            except KafkaError as error:
-                self.unsure.add(partition)
-                raise Unavailable(f"the event log is unavailable: {error!r}") from error
+            await self._send(partition, [record])
 
     async def _send(self, partition: int, records: list[Any], deadline: float | None = None) -> list[int]:
         """Produce records (Replicated, or plain dicts for answers and refusals) in one
@@ -571,11 +565,15 @@ class KafkaWriterLog(ReplicaReads):
             # a fenced producer's sender stops, and its futures may never resolve
             async with asyncio.timeout(COMMAND_GRACE):
                 await writer.begin_transaction()
+                wires = [_wire(record) for record in records]
                 sends = [
                     await writer.send(
-                        self.topics.events, orjson.dumps(_wire(record)), key=_key(record), partition=partition
+                        self.topics.events,
+                        orjson.dumps(wire),
+                        key=str(wire["partnership"]).encode(),
+                        partition=partition,
                     )
-                    for record in records
+                    for wire in wires
                 ]
                 sent = await asyncio.gather(*sends)
                 if deadline is not None and time.time() > deadline + COMMIT_MARGIN:
@@ -591,6 +589,9 @@ class KafkaWriterLog(ReplicaReads):
         except TimeoutError as error:
             self.unsure.add(partition)
             raise Unavailable(f"event partition {partition} did not commit in time") from error
+        except KafkaError as error:  # the records may be on the broker, or not
+            self.unsure.add(partition)
+            raise Unavailable(f"the event log is unavailable: {error!r}") from error
         return [int(metadata.offset) for metadata in sent]
 
     def close(self) -> None:
