@@ -21,7 +21,7 @@ from prometheus_client import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.routes
-from api import docs, live, web
+from api import docs, live, tracing, web
 from api.access import describe_roles
 from api.answers import PROMETHEUS, describe_refusals
 from api.metrics import EVENTS, LATENCY, REGISTRY, REQUESTS, replica_metrics
@@ -104,6 +104,9 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
         app.state.secret = secret(data)
         app.state.role = role
         background = [asyncio.create_task(_snapshots(running.hub))]
+        traced = tracing.enabled()
+        if traced is not None:  # opt-in: what grows (api/tracing.py)
+            background.append(asyncio.create_task(tracing.trace_memory(traced)))
         if running.ticks and running.hub.processors is not None:
             background.append(asyncio.create_task(running.hub.processors.run_clock()))
         try:
