@@ -12,6 +12,7 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -62,6 +63,10 @@ CREATE TABLE IF NOT EXISTS commands (
 """
 
 MAX_BATCH = 1000
+# Streams whose version the writer keeps in memory, the most recently written; any other
+# is looked up (one query a batch). Every alert, incident and sighting is a stream of its
+# own, so an unbounded cache grew with the log (bench/soak.py).
+VERSIONS_KEPT = 5_000
 log = logging.getLogger("hub.log")
 
 
@@ -252,13 +257,14 @@ class SqliteReader:
 class SqliteLog(SqliteReader):
     """The EventLog port on a SQLite file."""
 
-    def __init__(self, path: Path | str, durable: bool = True) -> None:
+    def __init__(self, path: Path | str, durable: bool = True, versions_kept: int = VERSIONS_KEPT) -> None:
         super().__init__(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write = _connect(self.path, durable)
         self._write.executescript(SCHEMA)
         self._heads = self._read_heads()
-        self._versions: dict[tuple[str, str], int] = {}
+        self._versions: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._versions_kept = versions_kept
         # Kafka replicas: records from the event topic found void, per partnership.
         self.voided: dict[str, int] = {}
         self._queue: queue.Queue[tuple[Pending | Replicated, _Reply] | None] = queue.Queue()
@@ -309,13 +315,22 @@ class SqliteLog(SqliteReader):
 
     def _version(self, partnership: str, stream: str) -> int:
         key = (partnership, stream)
-        if key not in self._versions:
+        version = self._versions.get(key)
+        if version is None:
             row = self._write.execute(
                 "SELECT MAX(stream_version) FROM events WHERE partnership = ? AND stream = ?",
                 key,
             ).fetchone()
-            self._versions[key] = row[0] or 0
-        return self._versions[key]
+            version = self._versions[key] = row[0] or 0
+        return version
+
+    def _keep_versions(self, versions: dict[tuple[str, str], int]) -> None:
+        """Note a commit's stream versions as the most recent; forget the oldest past the bound."""
+        for key, version in versions.items():
+            self._versions[key] = version
+            self._versions.move_to_end(key)
+        while len(self._versions) > self._versions_kept:
+            self._versions.popitem(last=False)
 
     def _commit(self, batch: list[tuple[Pending | Replicated, _Reply]]) -> None:
         """Stage every queued write, then write them all in one transaction and one fsync."""
@@ -356,7 +371,7 @@ class SqliteLog(SqliteReader):
             return
         failpoints.hit("log.after_commit")
         self._heads = staged.heads
-        self._versions.update(staged.versions)
+        self._keep_versions(staged.versions)
         committed = [e for outcome in outcomes if isinstance(outcome, Appended) for e in outcome.events]
         if committed and self.on_commit is not None:
             try:
