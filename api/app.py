@@ -31,6 +31,7 @@ from hub.application.refusals import STATUS, detail_of
 from hub.bootstrap import Hub, secret, start
 from hub.clock import Clock
 from hub.schemas_export import asyncapi
+from projections import snapshots
 
 log = logging.getLogger("hub.api")
 
@@ -145,12 +146,14 @@ def _route_modules() -> list[ModuleType]:
 
 
 async def _snapshots(hub: Hub) -> None:
+    """Save the views every minute something changed: encoded here, on the loop, so no
+    event is applied half-way through; written and synced in a thread."""
     saved_at = hub.publisher.published
     while True:
         await asyncio.sleep(SNAPSHOT_EVERY_SECONDS)
-        if hub.publisher.published != saved_at:
+        if hub.publisher.published != saved_at and hub.snapshot_path is not None:
             saved_at = hub.publisher.published
-            await asyncio.to_thread(hub.save_snapshot)
+            await asyncio.to_thread(snapshots.write, hub.snapshot_path, snapshots.pieces(hub.views))
 
 
 def _errors(app: FastAPI) -> None:

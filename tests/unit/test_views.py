@@ -455,6 +455,24 @@ def test_a_snapshot_round_trip_gives_equal_views(tmp_path: Path) -> None:
     assert not path.with_suffix(".tmp").exists()
 
 
+def test_a_snapshot_is_encoded_in_small_pieces_that_make_one_document(tmp_path: Path) -> None:
+    """A long history is not encoded in one body as large as itself each time it is saved
+    (found by bench/soak.py: the hub grew by a step at every minute's save); the pieces,
+    a few records each for the big collections, join into the document `load` reads."""
+    s = rich()
+    for k in range(1_000):
+        alert(s, f"a{k}")
+    views = {P: s.view(), "south": PartnershipView("south")}
+    pieces = snapshots.pieces(views)
+    assert sum(map(len, pieces)) > 200_000
+    assert max(len(piece) for piece in pieces) < 50_000
+    whole = {"format": snapshots.FORMAT, "views": {p: v.to_dict() for p, v in views.items()}}
+    assert orjson.loads(b"".join(pieces)) == orjson.loads(orjson.dumps(whole))
+    path = tmp_path / "snapshot.json"
+    snapshots.save(path, views)
+    assert snapshots.load(path)[P].to_dict() == views[P].to_dict()
+
+
 def test_a_loaded_snapshot_folds_on_like_the_original(tmp_path: Path) -> None:
     s = rich()
     half = len(s.events) // 2
