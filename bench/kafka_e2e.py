@@ -85,7 +85,13 @@ def broker(port: int) -> Iterator[dict[str, Any]]:
                 raise Unavailable(f"scripts/kafka start took more than {BROKER_START_S} s") from error
             if result.returncode != 0:
                 raise Unavailable(f"scripts/kafka start failed: {(result.stderr or result.stdout)[-2000:]}")
-            yield info | {"started_here": True, "start_s": round(time.perf_counter() - started, 1)}
+            pid = Path(data, "kafka.pid").read_text().strip()
+            started_s = round(time.perf_counter() - started, 1)
+            yield info | {
+                "started_here": True,
+                "start_s": started_s,
+                "pid": int(pid) if pid.isdigit() else None,
+            }
         finally:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 script("stop", 60)  # SIGTERM, SIGKILL after 30 s; a no-op if it never started

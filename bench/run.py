@@ -15,7 +15,7 @@ import argparse
 import os
 from typing import Any
 
-from bench import centrifugo, e2e, fanout, ingest, kafka_e2e, replay, rest, soak
+from bench import centrifugo, e2e, fanout, ingest, kafka_commands, kafka_e2e, replay, rest, soak
 from bench.common import machine, table, write
 
 TARGETS = {
@@ -62,6 +62,8 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     print("end to end in Kafka mode (a broker, a worker, an API node), light load ...", flush=True)
     kafka_ends = kafka_e2e.run(alerts=2_000 if full else 500)  # {"error": ...} if it cannot run
     kafka_ok = "error" not in kafka_ends
+    print("Kafka mode's capacity: commands answered 201 through one worker and two ...", flush=True)
+    kafka_capacity = kafka_commands.run(seconds=20 if full else 10)  # {"error": ...} if it cannot run
     print(f"fan-out through the hub: {connections:,} sockets ...", flush=True)
     hub = fanout.run_hub(connections, rate, seconds, n_trials, processes=2, profile=profile)
     light = hub["below_capacity"]["alerts_per_s"]  # the same for all four
@@ -104,6 +106,7 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         "kafka_e2e_p99_ms": kafka_ends["latency"]["p99_ms"] if kafka_ok else None,
         "bytes_per_idle_connection": hub["memory"]["bytes_per_connection"],
         **{key: writes.get(key) for key in REST_KEYS},
+        **{key: kafka_capacity.get(key) for key in kafka_commands.KEYS},
     }
     details = {
         "settings": {
@@ -118,6 +121,7 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         "rest": writes,
         "e2e": ends,
         "kafka_e2e": kafka_ends,
+        "kafka_commands": kafka_capacity,
         "hub": hub,
         "hub_two_processes": hub2,
         "raw": raw,
@@ -188,6 +192,7 @@ def _live_rows(k: dict[str, Any], d: dict[str, Any]) -> list[tuple[str, Any, str
             if k["kafka_e2e_p99_ms"] is not None
             else d["kafka_e2e"]["error"].partition("\n")[0][:200],
         ),
+        *kafka_commands.rows(d["kafka_commands"]),
         (
             "bytes_per_idle_connection",
             k["bytes_per_idle_connection"],
