@@ -10,7 +10,9 @@ from typing import Any
 from hub.domain.registry import decider_for_stream
 from hub.log.port import EventReader
 
-KEPT = 50_000
+# Streams whose state is kept: those written to again (acknowledged alerts, subjects,
+# exclusions) are hot for minutes; any other is folded from the log when a command needs it.
+KEPT = 10_000
 
 
 class Aggregates:
