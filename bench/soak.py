@@ -33,6 +33,10 @@ minutes it ran, the machine, the settings, every sample) and prints a table.
   duplicated. The views hold every alert, incident and sighting in memory by design, so
   RSS grows with the log: the fold here measures the views' own size (tracemalloc) at each
   sample's head, and `rss_less_views` is what is left when that is taken away.
+- What grows: the server inherits this environment, so `HUB_TRACEMALLOC=path` (see
+  api/tracing.py) has it write tracemalloc snapshots every minute, and `python -m
+  api.tracing path` names the allocation sites that grew (a traced hub is slower: fewer
+  `--devices` keep it from falling behind, which grows memory of its own).
 """
 
 from __future__ import annotations
