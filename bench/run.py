@@ -3,8 +3,9 @@
 `python -m bench.run [--full] [--profile] [--skip-live]`: the quick set takes about
 7-9 minutes on 2 cores (ingest, replay, REST writes against a bare FastAPI endpoint, end
 to end embedded and in Kafka mode, fan-out to 10,000 sockets through the hub, a bare
-websockets loop and Centrifugo); `--full` runs larger workloads and then the 30-minute
-soak (bench/soak.py, bench/results/soak.json); `--profile` records a
+websockets loop and Centrifugo); `--full` runs larger workloads, then the 30-minute
+soak (bench/soak.py, bench/results/soak.json) and the 10-minute county night embedded and
+on Kafka (bench/county.py, bench/results/county.json); `--profile` records a
 py-spy profile of the hub during the REST writes and during sustained fan-out
 (.cache/bench/).
 """
@@ -15,7 +16,7 @@ import argparse
 import os
 from typing import Any
 
-from bench import centrifugo, e2e, fanout, ingest, kafka_commands, kafka_e2e, replay, rest, soak
+from bench import centrifugo, county, e2e, fanout, ingest, kafka_commands, kafka_e2e, replay, rest, soak
 from bench.common import machine, table, write
 
 TARGETS = {
@@ -230,6 +231,21 @@ def soaked() -> tuple[dict[str, Any], list[tuple[str, Any, str]]]:
     return keys, soak.rows(result)
 
 
+def countied() -> tuple[dict[str, Any], list[tuple[str, Any, str]]]:
+    """`make bench-full` only: DESIGN.md's county night (bench/county.py), embedded and on
+    Kafka, 10 minutes each; its keys and its table rows."""
+    results: dict[str, Any] = {}
+    keys: dict[str, Any] = {}
+    rows: list[tuple[str, Any, str]] = []
+    for mode in ("embedded", "kafka"):
+        print(f"county night, {mode}: {county.MINUTES} minutes, {county.DEVICES:,} devices ...", flush=True)
+        results[mode] = county.run(mode)  # {"error": ...} if it cannot run: the other is kept
+        keys |= county.keys(mode, results[mode])
+        rows += county.rows(mode, results[mode])
+    path = write("county", results)
+    return keys | {"county_results": str(path.relative_to(path.parent.parent.parent))}, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true")
@@ -250,6 +266,7 @@ def main() -> None:
     if not args.skip_live:
         live_keys, live_details = live(args.full, args.profile)
     soak_keys, soak_rows = soaked() if args.full and not args.skip_live else ({}, [])
+    county_keys, county_rows = countied() if args.full and not args.skip_live else ({}, [])
 
     latest: dict[str, Any] = {
         "ingest_events_per_s": ingested["events_per_s"],
@@ -258,6 +275,7 @@ def main() -> None:
         "restart_1m_s": replayed["restart_s"],
         **live_keys,
         **soak_keys,
+        **county_keys,
         # Other people's work on this shared machine, before and after: read the figures with it.
         "machine": machine() | {"loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "settings": {"full": args.full, "ingest_commands": commands, "seed": ingest.SEED},
@@ -292,7 +310,7 @@ def main() -> None:
     ]
     if live_keys:
         rows += _live_rows(live_keys, live_details)
-    rows += soak_rows
+    rows += soak_rows + county_rows
     print(table(rows))
     print(
         f"machine: {latest['machine']['cpu']}, {latest['machine']['cores']} cores, "

@@ -1,7 +1,11 @@
 // soakclient: the live-socket devices of bench/soak.py (Go standard library only, Linux).
 //
-// It holds -n devices on -url; device i signs in with token (-first + i) % len(tokens) (its
-// member) and starts from position -since of -partnership. As in bench/wsclient, one OS
+// It holds -n devices on -url, spread over the partnerships of -partnerships (a,b,c; or one,
+// -partnership P): device i (counted from -first) is in partnership i mod k, and the tokens
+// (k groups of m, one group a partnership, in the same order) give it member (i / k) mod m of
+// its partnership: token (i mod k)*m + (i / k) mod m, its member number in `report` and
+// `token`. With one partnership that is token i mod m. Each device starts from position
+// -since of its partnership (one value, or one a partnership). As in bench/wsclient, one OS
 // thread reads every socket through one epoll set (one read(2) per ready socket, no JSON
 // decoding). Per device it keeps the last position, the number of event frames and a digest
 // of their positions in the order they came (h = h*1000003 + position, mod 2^64), so the
@@ -49,7 +53,8 @@ var positionKey = []byte(`"position":`)
 const digestFactor = 1000003
 
 type device struct {
-	member     int
+	member     int // its token's index
+	partner    int // its partnership's index
 	fd         int // -1 while it dials
 	in         []byte
 	frag       []byte
@@ -74,7 +79,7 @@ var (
 	devices    []*device
 	byFd       = map[int]*device{}
 	tokens     []string
-	partner    string
+	partners   []string
 	ep         int
 	win        = newWindow()
 	total      = newWindow()
@@ -186,8 +191,9 @@ func readFrame(c net.Conn, r *bufio.Reader) (byte, []byte, error) {
 	}
 }
 
-func hello(member int, since int64) []byte {
-	b, _ := json.Marshal(map[string]any{"op": "hello", "token": tokens[member], "since": map[string]int64{partner: since}})
+func hello(d *device) []byte {
+	since := map[string]int64{partners[d.partner]: d.last}
+	b, _ := json.Marshal(map[string]any{"op": "hello", "token": tokens[d.member], "since": since})
 	return b
 }
 
@@ -252,7 +258,7 @@ func connect(u *url.URL, d *device, gate chan struct{}, connected func()) {
 	backoff := 100 * time.Millisecond
 	for {
 		mu.Lock()
-		greeting := hello(d.member, d.last)
+		greeting := hello(d)
 		mu.Unlock()
 		gate <- struct{}{}
 		c, leftover, err := dial(u, greeting)
@@ -546,16 +552,25 @@ func main() {
 	n := flag.Int("n", 1, "devices")
 	list := flag.String("tokens", "", "members' tokens, comma-separated")
 	first := flag.Int("first", 0, "device i signs in as member (first + i) % members")
-	since := flag.Int64("since", 0, "the position every device starts from")
-	flag.StringVar(&partner, "partnership", "", "the partnership")
+	sinceList := flag.String("since", "0", "the position devices start from: one, or one a partnership")
+	one := flag.String("partnership", "", "the partnership (or -partnerships)")
+	several := flag.String("partnerships", "", "the partnerships, comma-separated")
 	timeout := flag.Duration("timeout", 120*time.Second, "to connect every device once")
 	flag.Parse()
 	u, err := url.Parse(*address)
-	if err != nil || *list == "" || partner == "" {
-		fmt.Fprintln(os.Stderr, "usage: soakclient -url URL -tokens T1,T2 -partnership P [-n N] [-since S]")
+	names := *several
+	if names == "" {
+		names = *one
+	}
+	partners, tokens = strings.Split(names, ","), strings.Split(*list, ",")
+	since, sinceErr := positions(*sinceList, len(partners))
+	if err != nil || *list == "" || names == "" || len(tokens)%len(partners) != 0 || sinceErr != nil {
+		fmt.Fprintln(os.Stderr, "usage: soakclient -url URL -tokens T1,T2 (-partnership P | -partnerships P1,P2)"+
+			" [-n N] [-first F] [-since S | -since S1,S2] (tokens: the same number a partnership)")
 		os.Exit(2)
 	}
-	target, tokens = u, strings.Split(*list, ",")
+	target = u
+	members := len(tokens) / len(partners)
 	if ep, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 		panic(err)
 	}
@@ -564,7 +579,9 @@ func main() {
 	var ready sync.WaitGroup
 	gate := make(chan struct{}, 64)
 	for i := 0; i < *n; i++ {
-		d := &device{member: (*first + i) % len(tokens), fd: -1, last: *since}
+		g, k := *first+i, len(partners)
+		p := g % k
+		d := &device{member: p*members + (g/k)%members, partner: p, fd: -1, last: since[p]}
 		devices = append(devices, d)
 		ready.Add(1)
 		go connect(u, d, gate, ready.Done)
@@ -582,6 +599,23 @@ func main() {
 	_ = out.Encode(map[string]any{"ready": connected, "failed": int64(*n) - connected, "error": lastError,
 		"seconds": time.Since(started).Seconds()})
 	commands(out)
+}
+
+// positions: "S" for every partnership, or "S1,S2,..." one a partnership.
+func positions(list string, k int) ([]int64, error) {
+	fields := strings.Split(list, ",")
+	if len(fields) != 1 && len(fields) != k {
+		return nil, fmt.Errorf("-since: %d values for %d partnerships", len(fields), k)
+	}
+	out := make([]int64, k)
+	for i := range out {
+		v, err := strconv.ParseInt(fields[min(i, len(fields)-1)], 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
 }
 
 func commands(out *json.Encoder) {
