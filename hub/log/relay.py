@@ -10,6 +10,8 @@ there and keeps its own views and live sockets:
 
 - every commit's events go to every follower over the relay, in log order, once the
   leader has applied them; a follower applies them the same way (views, live frames);
+- a follower reads the log file only once the leader has counted it in (its first
+  message), so that every commit is in what it read or is sent to it after;
 - a follower sends its commands to the leader over the relay, to be decided there;
 - each follower acknowledges every commit it has applied, and the leader answers a
   command only once every follower has its events: an answered write reads back at
@@ -51,6 +53,8 @@ ANSWER_SECONDS = 30.0
 SYNC_SECONDS = 5.0
 # How long a follower waits for its leader to start listening.
 CONNECT_SECONDS = 300.0
+# The leader's first message to a follower: it is counted in, every commit from now is sent.
+COUNTED_IN = {"following": True}
 
 
 def framed(message: dict[str, Any]) -> bytes:
@@ -137,6 +141,8 @@ class Relay:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         follower = _Follower(writer)
         self.followers.add(follower)
+        # From here every commit is sent to it: it reads the file only once told so.
+        writer.write(framed(COUNTED_IN))
         try:
             while (message := await received(reader)) is not None:
                 if "applied" in message:
@@ -192,7 +198,9 @@ class FollowerLog(SqliteReader):
         self._stopping = False
 
     async def connect(self, timeout: float = CONNECT_SECONDS) -> None:
-        """Connect before the hub reads the file, so no commit falls between the two.
+        """Connect before the hub reads the file, so no commit falls between the two:
+        return once the leader has counted this follower in (a connection the leader's
+        loop has not yet taken is sent no commit, and one made then is lost).
 
         The leader may still be starting (folding a long log): wait for it.
         """
@@ -200,6 +208,10 @@ class FollowerLog(SqliteReader):
         while True:
             try:
                 self._incoming, self._writer = await asyncio.open_unix_connection(str(self.socket_path))
+                if await received(self._incoming) != COUNTED_IN:
+                    raise ConnectionRefusedError(
+                        "the leader closed the relay before counting this follower in"
+                    )
                 return
             except (FileNotFoundError, ConnectionRefusedError):
                 if asyncio.get_running_loop().time() > deadline:

@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from hub.log.relay import Relay, framed, received
+from hub.log.relay import COUNTED_IN, Relay, framed, received
 
 
 class Leader:
@@ -20,10 +20,7 @@ class Leader:
 
 async def _follower(relay: Relay) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_unix_connection(str(relay.path))
-    for _ in range(100):
-        if relay.followers:
-            break
-        await asyncio.sleep(0.01)
+    assert await received(reader) == COUNTED_IN  # counted in: every commit from now is sent
     return reader, writer
 
 
