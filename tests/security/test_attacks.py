@@ -28,7 +28,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +44,54 @@ PUB, CLUB = f"{P}-pub", f"{P}-club"
 
 
 class World:
+    """The hub an attack meets: `server`, where the attacks go, signed in as every role.
+
+    An attack tried on another path (tests/security/test_paths.py: `hub serve
+    --processes 2`, a Kafka cluster) meets a subclass that says where a read may land
+    (`nodes`, `readers`: the read-back node first), how a retry reaches the hub
+    (`retriers`), how long a node may take to hear of a write (`caught_up`,
+    `eventually`) and where the hub keeps its photos, subject keys and log.
+    """
+
     def __init__(self, server: Server, users: dict[str, str]) -> None:
         self.server = server
         self.users = users
         self.clients = {role: server.login(name) for role, name in users.items()}
+        self.nodes: list[Server] = [server]
 
     def __getitem__(self, role: str) -> httpx.Client:
         return self.clients[role]
 
-    def head(self) -> int:
-        return int(self["coordinator"].get(f"/v1/partnerships/{P}").json()["position"])
+    def head(self, client: httpx.Client | None = None) -> int:
+        client = client or self["coordinator"]
+        return int(client.get(f"/v1/partnerships/{P}").json()["position"])
+
+    def readers(self, role: str) -> list[httpx.Client]:
+        """`role` signed in on every node a read may land on, the read-back node first."""
+        return [self[role]]
+
+    def retriers(self, role: str) -> list[httpx.Client]:
+        """Three tries of one request, as a client retrying it would reach the hub."""
+        return [self[role]] * 3
+
+    def caught_up(self) -> None:
+        """Once every node has what was written (here at once: one process answers)."""
+
+    def eventually(self, check: Callable[[], Any], what: str) -> None:
+        """`check` holds (here at once; on other paths once every process has heard)."""
+        assert check(), what
+
+    def photo_files(self) -> set[str]:
+        return set(os.listdir(self.server.data / "photos"))
+
+    def key_ids(self) -> set[str]:
+        """The subjects whose key is kept anywhere."""
+        return _keys(self.server.data)
+
+    def log_bytes(self) -> bytes:
+        """The log as it is stored (the words a subject's free text must not show in)."""
+        data = self.server.data
+        return (data / "log.db").read_bytes() + (data / "log.db-wal").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +110,20 @@ def bearer(world: World, role: str) -> str:
     return str(world[role].headers["Authorization"]).removeprefix("Bearer ")
 
 
-def refused(world: World, role: str, method: str, path: str, status: int, **request: Any) -> httpx.Response:
-    """The request is refused with `status` and a reason, and the log does not move."""
+def refused(
+    world: World,
+    role: str,
+    method: str,
+    path: str,
+    status: int,
+    via: httpx.Client | None = None,
+    **request: Any,
+) -> httpx.Response:
+    """The request (as `role`, through `via` if given) is refused with `status` and a
+    reason, and the log does not move."""
+    client = via or world[role]
     before = world.head()
-    answer = world[role].request(method, f"/v1/partnerships/{P}{path}", **request)
+    answer = client.request(method, f"/v1/partnerships/{P}{path}", **request)
     assert answer.status_code == status, answer.text
     assert answer.json()["detail"]
     assert world.head() == before, "a refused request wrote something"
@@ -381,10 +429,19 @@ def test_d6_a_failed_sign_in_tries_at_most_the_one_code_its_tag_names() -> None:
 
 
 def test_d18_a_hidden_subject_answers_as_a_made_up_one_does(world: World) -> None:
+    d18_a_hidden_subject_answers_as_a_made_up_one_does(world)
+
+
+def test_d18_cctv_and_police_cannot_name_a_subject_outside_their_gallery(world: World) -> None:
+    d18_cctv_and_police_cannot_name_a_subject_outside_their_gallery(world)
+
+
+def d18_a_hidden_subject_answers_as_a_made_up_one_does(world: World) -> None:
     """Naming a subject hidden from you, in an incident, a sighting or an alert, is refused
-    exactly as a made-up id is: no answer tells you the subject exists."""
+    exactly as a made-up id is, on every node: no answer tells you the subject exists."""
     hidden = subject_excluded_at_the_club(world)
     made_up = "0" * 32
+    world.caught_up()
     attempts: list[tuple[str, str, dict[str, Any]]] = [
         (
             "door_staff",
@@ -394,35 +451,44 @@ def test_d18_a_hidden_subject_answers_as_a_made_up_one_does(world: World) -> Non
         ("door_staff", "/sightings", {"venue": PUB, "camera": "door"}),
         ("door_staff", "/alerts", {"text": "look out"}),
     ]
-    for role, path, body in attempts:
-        answers = []
-        for subject in (hidden, made_up):
-            named = (
-                {**body, "subject_ids": [subject]}
-                if "subject_ids" in body
-                else {**body, "subject_id": subject}
-            )
-            answers.append(refused(world, role, "POST", path, 422, json=named).json()["detail"])
-        assert answers[0] == answers[1].replace(made_up, hidden), (path, answers)
+    for via in world.readers("door_staff"):
+        for role, path, body in attempts:
+            answers = []
+            for subject in (hidden, made_up):
+                named = (
+                    {**body, "subject_ids": [subject]}
+                    if "subject_ids" in body
+                    else {**body, "subject_id": subject}
+                )
+                answers.append(refused(world, role, "POST", path, 422, via, json=named).json()["detail"])
+            assert answers[0] == answers[1].replace(made_up, hidden), (path, answers)
 
 
-def test_d18_cctv_and_police_cannot_name_a_subject_outside_their_gallery(world: World) -> None:
+def d18_cctv_and_police_cannot_name_a_subject_outside_their_gallery(world: World) -> None:
     """A subject registered, neither excluded, registered nor sought, is the coordinator's alone."""
     coordinator = world["coordinator"]
     registered = create(coordinator, f"/v1/partnerships/{P}/subjects", {"name": "Only Registered"})["id"]
-    assert world["cctv_operator"].get(f"/v1/partnerships/{P}/subjects/{registered}").status_code == 404
-    sighting = {"subject_id": registered, "venue": PUB, "camera": "cam 2"}
-    detail = refused(world, "cctv_operator", "POST", "/sightings", 422, json=sighting).json()["detail"]
-    assert detail == f"no subject {registered}"
     incident = create(
         world["police"],
         f"/v1/partnerships/{P}/incidents",
         {"category": "theft", "venue": PUB, "description": "till snatch"},
     )["id"]
-    link = refused(
-        world, "police", "POST", f"/incidents/{incident}/link-subject", 422, json={"subject_id": registered}
-    )
-    assert link.json()["detail"] == f"no subject {registered}"
+    world.caught_up()
+    for cctv, police in zip(world.readers("cctv_operator"), world.readers("police"), strict=True):
+        assert cctv.get(f"/v1/partnerships/{P}/subjects/{registered}").status_code == 404
+        sighting = {"subject_id": registered, "venue": PUB, "camera": "cam 2"}
+        detail = refused(world, "cctv_operator", "POST", "/sightings", 422, cctv, json=sighting).json()
+        assert detail["detail"] == f"no subject {registered}"
+        link = refused(
+            world,
+            "police",
+            "POST",
+            f"/incidents/{incident}/link-subject",
+            422,
+            police,
+            json={"subject_id": registered},
+        )
+        assert link.json()["detail"] == f"no subject {registered}"
 
 
 def test_staff_see_and_name_whom_their_venue_warned_and_no_one_else_warned(world: World) -> None:
@@ -453,60 +519,85 @@ def _keys(data: Path) -> set[str]:
 
 
 def test_d11_a_retried_sighting_with_a_still_keeps_one_still_and_one_key(world: World) -> None:
+    d11_a_retried_sighting_with_a_still_keeps_one_still_and_one_key(world)
+
+
+def test_d11_a_retried_photo_upload_keeps_one_photo(world: World) -> None:
+    d11_a_retried_photo_upload_keeps_one_photo(world)
+
+
+def d11_a_retried_sighting_with_a_still_keeps_one_still_and_one_key(world: World) -> None:
     """Three POSTs of one ID-sought sighting under one Idempotency-Key: one sighting, one
-    subject, one still (two files) and one key; erased, nothing of it is left."""
-    data = world.server.data
-    photos, keys = set(os.listdir(data / "photos")), _keys(data)
+    subject, one still (two files) and one key, the note and the still readable on every
+    node; erased, nothing of it is left."""
+    photos, keys = world.photo_files(), world.key_ids()
+    note = f"red cap, ID sought {os.urandom(4).hex()}"
     answers = []
-    for _ in range(3):
-        answer = world["cctv_operator"].post(
+    for client in world.retriers("cctv_operator"):
+        answer = client.post(
             f"/v1/partnerships/{P}/sightings",
-            data={"venue": PUB, "camera": "cam 7", "note": "red cap, ID sought"},
+            data={"venue": PUB, "camera": "cam 7", "note": note},
             files={"still": ("still.png", _png(), "image/png")},
             headers={"Idempotency-Key": "sighting-with-still-1"},
         )
         assert answer.status_code == 201, answer.text
         answers.append(answer.json())
     assert answers[0] == answers[1] == answers[2]
-    new_files = set(os.listdir(data / "photos")) - photos
-    new_keys = _keys(data) - keys
+    new_files = world.photo_files() - photos
+    new_keys = world.key_ids() - keys
     assert len(new_files) == 2, new_files  # the still, full size and thumbnail
     assert len(new_keys) == 1, new_keys
-    sighting = next(
-        s
-        for s in world["coordinator"].get(f"/v1/partnerships/{P}/sightings").json()
-        if s["sighting_id"] == answers[0]["id"]
-    )
     (subject,) = new_keys
-    assert sighting["subject_id"] == subject
+    world.caught_up()
+    for reader in world.readers("coordinator"):
+        sighting = next(
+            s
+            for s in reader.get(f"/v1/partnerships/{P}/sightings").json()
+            if s["sighting_id"] == answers[0]["id"]
+        )
+        assert sighting["subject_id"] == subject
+        assert sighting["note"] == note, "the note opens with the subject's one key"
+        still = reader.get(f"/v1/partnerships/{P}/sightings/{answers[0]['id']}/still")
+        assert still.status_code == 200, "the still opens with the subject's one key"
 
-    erased = world["coordinator"].post(
-        f"/v1/partnerships/{P}/subjects/{subject}/erase", json={"reason": "request"}
-    )
+    eraser = world.readers("coordinator")[0]
+    erased = eraser.post(f"/v1/partnerships/{P}/subjects/{subject}/erase", json={"reason": "request"})
     assert erased.status_code == 201, erased.text
-    assert not set(os.listdir(data / "photos")) & new_files
-    assert subject not in _keys(data)
+    world.eventually(lambda: not world.photo_files() & new_files, "the still's files outlived the erasure")
+    world.eventually(lambda: subject not in world.key_ids(), "the subject's key outlived the erasure")
 
 
-def test_d11_a_retried_photo_upload_keeps_one_photo(world: World) -> None:
+def d11_a_retried_photo_upload_keeps_one_photo(world: World) -> None:
     coordinator = world["coordinator"]
-    subject = create(coordinator, f"/v1/partnerships/{P}/subjects", {"name": "Photographed Once"})["id"]
-    photos = set(os.listdir(world.server.data / "photos"))
+    name = "Photographed Once"
+    subject = create(coordinator, f"/v1/partnerships/{P}/subjects", {"name": name})["id"]
+    world.caught_up()  # a subject made a while ago: every node knows it
+    photos = world.photo_files()
     answers = [
-        coordinator.post(
+        client.post(
             f"/v1/partnerships/{P}/subjects/{subject}/photos",
             files={"image": ("face.png", _png(), "image/png")},
             headers={"Idempotency-Key": "photo-once"},
         )
-        for _ in range(3)
+        for client in world.retriers("coordinator")
     ]
     assert [a.status_code for a in answers] == [201] * 3, answers[0].text
     assert answers[0].json() == answers[1].json() == answers[2].json()
-    assert len(set(os.listdir(world.server.data / "photos")) - photos) == 2
-    assert len(coordinator.get(f"/v1/partnerships/{P}/subjects/{subject}").json()["photos"]) == 1
+    assert len(world.photo_files() - photos) == 2
+    world.caught_up()
+    for reader in world.readers("coordinator"):
+        record = reader.get(f"/v1/partnerships/{P}/subjects/{subject}").json()
+        assert len(record["photos"]) == 1
+        assert record["name"] == name, "the name opens with the subject's one key"
+        photo = reader.get(f"/v1/partnerships/{P}/subjects/{subject}/photos/{answers[0].json()['id']}")
+        assert photo.status_code == 200, "the photo opens with the subject's one key"
 
 
 def test_d10_free_text_about_a_subject_is_erased_with_them(world: World) -> None:
+    d10_free_text_about_a_subject_is_erased_with_them(world)
+
+
+def d10_free_text_about_a_subject_is_erased_with_them(world: World) -> None:
     """A sighting's note (an ID-sought person's description), a warning's and an
     exclusion's reason, an alert's text naming a subject: readable to those who may see
     them, never in clear in the log, and gone from every view, frame and export once the
@@ -523,16 +614,17 @@ def test_d10_free_text_about_a_subject_is_erased_with_them(world: World) -> None
     create(
         cctv, f"/v1/partnerships/{P}/sightings", {"subject_id": subject, "venue": PUB, "note": words["seen"]}
     )
-    police = Live(world.server, bearer(world, "police"), {P: world.head()})
+    world.caught_up()
+    police = Live(world.nodes[0], bearer(world, "police"), {P: world.head()})
     alert = create(cctv, f"/v1/partnerships/{P}/alerts", {"text": words["alert"], "subject_id": subject})[
         "id"
     ]
     sought = create(cctv, f"/v1/partnerships/{P}/sightings", {"venue": PUB, "note": words["sought"]})
-    frames = police.frames_until(lambda f: f.get("data", {}).get("alert_id") == alert)
+    frames = police.frames_until(lambda f: f.get("data", {}).get("alert_id") == alert, timeout=15)
     police.close()
     assert frames[-1]["data"]["text"] == words["alert"], "a live frame shows the text to who may see it"
 
-    def shown() -> str:
+    def shown(reader: httpx.Client) -> str:
         reads = [
             f"/v1/partnerships/{P}/alerts",
             f"/v1/partnerships/{P}/sightings",
@@ -540,28 +632,34 @@ def test_d10_free_text_about_a_subject_is_erased_with_them(world: World) -> None
             f"/v1/partnerships/{P}/exclusions?status=all",
             f"/v1/partnerships/{P}/audit/state",
         ]
-        return " ".join(coordinator.get(path).text for path in reads)
+        return " ".join(reader.get(path).text for path in reads)
 
-    before = shown()
-    assert all(word in before for word in words.values()), "screens show the words before erasure"
-    log = (world.server.data / "log.db").read_bytes() + (world.server.data / "log.db-wal").read_bytes()
+    world.caught_up()
+    for reader in world.readers("coordinator"):
+        before = shown(reader)
+        assert all(word in before for word in words.values()), "screens show the words before erasure"
+    log = world.log_bytes()
     assert not [w for w in words.values() if w.encode() in log], (
         "free text about a subject in clear in the log"
     )
 
+    eraser = world.readers("coordinator")[0]
     sought_subject = next(
         s["subject_id"]
-        for s in coordinator.get(f"/v1/partnerships/{P}/sightings").json()
+        for s in eraser.get(f"/v1/partnerships/{P}/sightings").json()
         if s["sighting_id"] == sought["id"]
     )
     for erased in (subject, sought_subject):
-        create(coordinator, f"/v1/partnerships/{P}/subjects/{erased}/erase", {"reason": "erasure request"})
-    after = shown()
-    assert not [w for w in words.values() if w in after], "free text outlived its subject's erasure"
-    replayed = Live(world.server, bearer(world, "police"), {P: 0})
-    old_frames = replayed.drain(1.0)
-    replayed.close()
-    assert old_frames and not [w for w in words.values() if w in json.dumps(old_frames)]
+        create(eraser, f"/v1/partnerships/{P}/subjects/{erased}/erase", {"reason": "erasure request"})
+    world.caught_up()
+    for reader in world.readers("coordinator"):
+        after = shown(reader)
+        assert not [w for w in words.values() if w in after], "free text outlived its subject's erasure"
+    for node in world.nodes:
+        replayed = Live(node, bearer(world, "police"), {P: 0})
+        old_frames = replayed.drain(1.0)
+        replayed.close()
+        assert old_frames and not [w for w in words.values() if w in json.dumps(old_frames)]
 
 
 def test_a_token_from_before_a_revocation_stays_dead_when_the_name_is_enrolled_again(world: World) -> None:
