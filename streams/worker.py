@@ -16,6 +16,9 @@
   broker is away the command is retried until it is answered or refused.
 - The worker writes only the partitions the consumer group assigned it, after reading
   the event topic to its end; during a rebalance its appends wait.
+- A command is decided against everything written to its partition: not while a batch
+  of it is between the broker and this worker's replica (another node may have answered
+  that batch, and this command may be the next step of the same client).
 """
 
 from __future__ import annotations
@@ -154,6 +157,7 @@ class Worker:
     async def _decide(self, p: str, command: Submission, actor: Actor, deadline: float | None) -> None:
         assert self.running is not None
         hub = self.running.hub
+        await self.log.decidable(p)
         first = hub.log.answer_for(p, command.id)
         if first is not None:
             await self.log.answer(p, command.id, first)

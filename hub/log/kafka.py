@@ -314,6 +314,9 @@ class KafkaWriterLog(ReplicaReads):
         self._flushers: dict[int, asyncio.Task[None]] = {}
         # Partitions whose last produce failed: reopened and read back before the next.
         self.unsure: set[int] = set()
+        # Set while no batch of the partition is on its way to the broker and back into
+        # the replica: a command is decided only then (`decidable`).
+        self._landed: dict[int, asyncio.Event] = {}
         # None: this log writes every partition (a lone writer). A worker narrows it to
         # the partitions the consumer group assigned it, and appends wait for that.
         self.owned: set[int] | None = None
@@ -355,6 +358,30 @@ class KafkaWriterLog(ReplicaReads):
                 await asyncio.wait_for(self._assigned.wait(), OWNER_WAIT)
         if not self._assigned.is_set() or not self.owns(partnership):
             raise NotOwner(f"this worker does not write partnership {partnership} now")
+
+    async def decidable(self, partnership: str) -> None:
+        """Wait until a command of `partnership` can be decided against everything written
+        to its partition: this worker writes it, the partition is in sync (read to its end
+        after a claim or a failed produce), and no batch of it is between the broker and
+        the replica. Another node may have answered that batch already, so its client's
+        next command can depend on it (a venue added to the partnership just registered)."""
+        await self._ensure_owner(partnership)
+        partition = partition_of(partnership, self.partitions)
+        while True:
+            if partition in self.unsure:
+                async with self._lock(partition):
+                    await self._writer(partition)
+            landing = self._landing(partition)
+            if landing.is_set() and partition not in self.unsure:
+                return
+            await landing.wait()
+
+    def _landing(self, partition: int) -> asyncio.Event:
+        event = self._landed.get(partition)
+        if event is None:
+            event = self._landed[partition] = asyncio.Event()
+            event.set()
+        return event
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -483,6 +510,8 @@ class KafkaWriterLog(ReplicaReads):
         if not records:
             return outcomes
         deadlines = [d for d in (batch[n].deadline for n, _ in records) if d is not None]
+        landed = self._landing(partition)
+        landed.clear()
         try:
             await failpoints.reached("worker.before_produce")
             offsets = await self._send(
@@ -500,6 +529,8 @@ class KafkaWriterLog(ReplicaReads):
             for n, _ in records:
                 outcomes[n] = error
             return outcomes
+        finally:
+            landed.set()
         for (n, _), appended in zip(records, taken, strict=True):
             outcomes[n] = appended
         return outcomes
