@@ -201,8 +201,12 @@ class Broadcaster:
         self.resting_until = time.monotonic() + REST * took if busy else 0.0
 
     def _fan_out(self, batch: list[Queued]) -> None:
+        """Each subscriber's share of the batch; none to a socket the hub is ending (its
+        member was revoked by an event of this very batch, perhaps, before the others)."""
         partnerships = {item.partnership for item in batch}
-        subscribers: set[Subscription] = set().union(*(self.subscriptions.get(p, ()) for p in partnerships))
+        subscribers: set[Subscription] = {
+            s for p in partnerships for s in self.subscriptions.get(p, ()) if s.ended is None
+        }
         kinds: dict[tuple[str, str | None, frozenset[str]], tuple[list[Queued], bytes]] = {}
         for subscription in subscribers:
             viewer = subscription.viewer

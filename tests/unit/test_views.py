@@ -708,6 +708,31 @@ def test_events_flushed_together_reach_an_idle_socket_in_one_write_and_others_by
     assert len(writes) == 1
 
 
+def test_a_revoked_members_socket_gets_nothing_flushed_with_its_revocation() -> None:
+    """Kafka API nodes and group commits publish several events at once: a revocation and
+    the alert after it reach the Broadcaster in one flush."""
+    s = Script()
+    set_up(s)
+    live = Broadcaster()
+    writes: dict[str, list[bytes]] = {"leaving": [], "staying": []}
+    door = Viewer("door.pub", "door_staff", frozenset({P}), "pub")
+    viewers = {"leaving": door, "staying": viewer("police")}
+    subs = {
+        name: Subscription(v, limit=10, direct=lambda data, name=name: writes[name].append(data) is None)
+        for name, v in viewers.items()
+    }
+    for sub in subs.values():
+        sub.live = True
+        live.add(sub)
+    for event in (s("member.access_revoked", username="door.pub"), alert(s, "after")):
+        live(applied(s), event)  # the reaction, as the publisher runs it before queueing
+        live.queue(applied(s), event)
+    live.flush()
+    assert subs["leaving"].ended == "access revoked"
+    assert writes["leaving"] == [] and not subs["leaving"].frames
+    assert len(writes["staying"]) == 1 and b"alert after" in writes["staying"][0]
+
+
 def test_after_a_long_flush_of_several_events_the_next_waits_and_takes_all_that_came_meanwhile() -> None:
     s = Script()
     set_up(s)
