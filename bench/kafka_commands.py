@@ -235,9 +235,11 @@ def worker_alone(cluster: Any, actors: dict[str, str], broker_pid: int | None) -
 async def _open_loop(cluster: Any, tokens: dict[str, str], rate: float, seconds: float) -> dict[str, Any]:
     """Posts due at a fixed rate, round robin over partnerships and nodes; each answer
     timed from when it was due (a late send counts against the hub)."""
-    clients = [httpx.AsyncClient(base_url=node.url, timeout=30) for node in cluster.nodes]
+    # no pool timeout: a post waiting for a connection is late, and its lateness counts
+    timeout = httpx.Timeout(30, pool=None)
+    clients = [httpx.AsyncClient(base_url=node.url, timeout=timeout) for node in cluster.nodes]
     latencies = histogram()
-    statuses: dict[int, int] = {}
+    statuses: dict[str, int] = {}
     names = list(tokens)
     started = time.perf_counter()
     total = int(rate * seconds)
@@ -246,12 +248,16 @@ async def _open_loop(cluster: Any, tokens: dict[str, str], rate: float, seconds:
         due = started + n / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         p = names[n % len(names)]
-        answer = await clients[n % len(clients)].post(
-            f"/v1/partnerships/{p}/alerts",
-            json={"text": f"bench open loop {n}", "priority": "routine"},
-            headers={"Authorization": f"Bearer {tokens[p]}"},
-        )
-        statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+        try:
+            answer = await clients[n % len(clients)].post(
+                f"/v1/partnerships/{p}/alerts",
+                json={"text": f"bench open loop {n}", "priority": "routine"},
+                headers={"Authorization": f"Bearer {tokens[p]}"},
+            )
+            status = str(answer.status_code)
+        except httpx.HTTPError as error:  # counted, not raised: the other answers still count
+            status = type(error).__name__
+        statuses[status] = statuses.get(status, 0) + 1
         latencies.record_value(max(1, int((time.perf_counter() - due) * 1e6)))
 
     try:
@@ -262,7 +268,7 @@ async def _open_loop(cluster: Any, tokens: dict[str, str], rate: float, seconds:
     return {
         "rate_per_s": round(rate),
         "seconds": seconds,
-        "statuses": {str(k): v for k, v in statuses.items()},
+        "statuses": statuses,
         "latency": percentiles_ms(latencies),
     }
 
