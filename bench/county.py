@@ -36,6 +36,8 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,10 +95,15 @@ class Deployment:
     processes: dict[str, int]  # name -> pid of every hub process
     log: Path  # the SQLite log or node A's replica
     replicas: list[Path] = field(default_factory=list)  # every replica that must agree (Kafka)
+    watched: dict[str, int] = field(default_factory=dict)  # sampled too, not judged (the broker)
     logs: list[Path] = field(default_factory=list)  # every process's output
     folders: list[Path] = field(default_factory=list)  # data folders whose chains `hub verify` checks
     users: dict[str, dict[str, str]] = field(default_factory=dict)  # partnership -> role -> username
     subjects: dict[str, dict[str, str]] = field(default_factory=dict)  # partnership -> venue -> id
+
+    @property
+    def sampled(self) -> dict[str, int]:
+        return self.processes | self.watched
 
     def heads(self, path: Path | None = None) -> dict[str, int]:
         from hub.log.sqlite import SqliteReader
@@ -142,6 +149,16 @@ def set_up(
     return users, subjects
 
 
+def keep_logs(mode: str, paths: list[Path | None]) -> None:
+    """Every process's output to bench/results/county-logs/MODE-NAME.log (the data
+    folders go when the run ends; a crash's traceback is in there)."""
+    folder = RESULTS / "county-logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        if path is not None and path.exists():
+            (folder / f"{mode}-{path.name}").write_bytes(path.read_bytes())
+
+
 @contextlib.contextmanager
 def embedded(partnerships: list[str]) -> Iterator[Deployment]:
     """One `hub serve` on a fresh data folder, set up."""
@@ -159,6 +176,17 @@ def embedded(partnerships: list[str]) -> Iterator[Deployment]:
             yield hub
         finally:
             server.stop()
+            keep_logs("embedded", [server.log_path])
+
+
+def listening(port: int) -> int | None:
+    """The pid of the process listening on 127.0.0.1:`port` (`ss`), None if none is found."""
+    try:
+        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"pid=(\d+)", out.stdout)
+    return int(found.group(1)) if found else None
 
 
 async def stable(bootstrap: str, group: str, members: int, cap_s: float = 90) -> None:
@@ -197,6 +225,7 @@ def on_kafka(partnerships: list[str], port: int = KAFKA_PORT) -> Iterator[Deploy
             hub = Deployment("kafka", cluster.nodes, pids, replicas[0], replicas)
             hub.logs = [p.log_path for p in every if p.log_path]
             hub.folders = [node.data for node in cluster.nodes]
+            hub.watched = {"broker": pid} if (pid := listening(port)) else {}
             hub.users, hub.subjects = set_up(cluster.a, partnerships)
             hub.settled()
             yield hub
@@ -204,6 +233,8 @@ def on_kafka(partnerships: list[str], port: int = KAFKA_PORT) -> Iterator[Deploy
             raise RuntimeError(f"{error!r}\n{cluster.tails()}") from error
         finally:
             cluster.stop()
+            every_one: list[Any] = [*cluster.nodes, *cluster.workers]
+            keep_logs("kafka", [p.log_path for p in every_one])
 
 
 # -- the devices and the load --------------------------------------------------------------
@@ -222,8 +253,6 @@ class Devices(soak.Devices):
         n: int,
         processes: int,
     ) -> None:
-        import subprocess
-
         binary = soak.build()
         raise_nofile()
         self.n = n
@@ -347,7 +376,8 @@ class Sampler(soak.Sampler):
         self.log = SqliteReader(hub.log)
         self.samples: list[dict[str, Any]] = []
         self.started = time.perf_counter()
-        self.cpu = {name: cpu_seconds(pid) for name, pid in hub.processes.items()}
+        self.cpu = {name: cpu_seconds(pid) for name, pid in hub.sampled.items()}
+        self.exited: dict[str, float] = {}  # process -> the first sample it was gone at
         self.before = (0.0, 0.0, sum(devices.cpu_split()))
 
     async def take(self) -> dict[str, Any]:
@@ -356,9 +386,13 @@ class Sampler(soak.Sampler):
         span = max(1e-9, t - self.before[0])
         clients = sum(self.devices.cpu_split())
         sample: dict[str, Any] = {"t_s": round(t, 1), "loadavg_1m": os.getloadavg()[0]}
-        for name, pid in self.hub.processes.items():
-            sample |= {f"{name}.{key}": value for key, value in proc_status(pid).items()}
-            cpu = cpu_seconds(pid)
+        for name, pid in self.hub.sampled.items():
+            try:
+                status, cpu = proc_status(pid), cpu_seconds(pid)
+            except (OSError, KeyError, IndexError):  # it exited (a zombie has no VmRSS)
+                self.exited.setdefault(name, round(t, 1))
+                continue
+            sample |= {f"{name}.{key}": value for key, value in status.items()}
             sample[f"{name}.cores"] = round((cpu - self.cpu[name]) / span, 3)
             self.cpu[name] = cpu
         heads = self.log.heads()
@@ -378,7 +412,7 @@ class Sampler(soak.Sampler):
         }
         self.before = (t, 0.0, clients)
         self.samples.append(sample)
-        rss = "  ".join(f"{n} {sample[f'{n}.rss_bytes'] / 2**20:.0f}" for n in self.hub.processes)
+        rss = "  ".join(f"{n} {sample[f'{n}.rss_bytes'] / 2**20:.0f}" for n in self.hub.sampled)
         print(
             f"{t:7.1f}s  rss MiB {rss}  head {sample['head']:7d}  frames/s {sample['frames_per_s']:6d}"
             f"  p99 {sample['latency_p99_ms']} ms  load {sample['loadavg_1m']:.1f}",
@@ -459,7 +493,10 @@ def steadiness(samples: list[dict[str, Any]], processes: list[str], seconds: flo
     """Each process's RSS and open files, minute 2 against the last (soak's flatness); the
     largest change of each over the processes."""
     each = {
-        name: {key: flatness(samples, f"{name}.{key}", seconds) for key in ("rss_bytes", "open_files")}
+        name: {
+            key: flatness([s for s in samples if f"{name}.{key}" in s], f"{name}.{key}", seconds)
+            for key in ("rss_bytes", "open_files")
+        }
         for name in processes
     }
     out: dict[str, Any] = {"processes": each}
@@ -486,6 +523,7 @@ def verdict(result: dict[str, Any], seconds: float) -> dict[str, Any]:
         "no_tracebacks": server["log_tracebacks"] == 0,
         "chains_verify": server["chains_verify"],
         "replicas_agree": server["replicas_agree"],
+        "no_process_exited": not result["exited"],
     }
     return {"ok": all(v is not False for v in checks.values()), **checks, "steadiness": steady}
 
@@ -512,11 +550,9 @@ def night(hub: Deployment, minutes: float, devices: int, processes: int, hang_up
         load = Load([s.url for s in hub.api], tokens, hub.subjects, partnerships)
         sampler = Sampler(hub, fleet, load, tokens, hang_ups)
         meter = CpuMeter(hub.processes.get("hub"), fleet)  # type: ignore[arg-type]
-        hub_cpu = {name: cpu_seconds(pid) for name, pid in hub.processes.items()}
+        hub_cpu = dict(sampler.cpu)
         asyncio.run(soak.soak(load, sampler, minutes * 60))
-        cpu = meter.read() | {
-            f"{name}_cpu_s": round(cpu_seconds(pid) - hub_cpu[name], 2) for name, pid in hub.processes.items()
-        }
+        cpu = meter.read() | {f"{n}_cpu_s": round(sampler.cpu[n] - hub_cpu[n], 2) for n in hub_cpu}
         time.sleep(2)  # the processors' last commands (breaches) land
         heads = hub.settled()
         sampler.close()
@@ -536,6 +572,7 @@ def night(hub: Deployment, minutes: float, devices: int, processes: int, hang_up
         "cpu": cpu,
         "connect": connected,
         "samples": sampler.samples,
+        "exited": sampler.exited,
     }
 
 
@@ -579,7 +616,7 @@ def run(
     try:
         with deploy(names(partnerships)) as hub:
             result = night(hub, minutes, devices, processes, hang_ups)
-            result |= {"server": health(hub), "processes": hub.processes}
+            result |= {"server": health(hub), "processes": hub.processes, "watched": hub.watched}
     except Exception as error:  # the other mode's figures are kept
         return {"error": f"{error!r}"[:4000], "settings": settings}
     result["verdict"] = verdict(result, minutes * 60)
@@ -611,7 +648,7 @@ def rows(mode: str, result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     refused = sum(
         n for k in result["load"].values() for s, n in k["statuses"].items() if s not in ("200", "201")
     )
-    hub_cpu = ", ".join(f"{n} {cpu[f'{n}_cpu_s']}" for n in result["processes"])
+    hub_cpu = ", ".join(f"{n} {cpu[f'{n}_cpu_s']}" for n in [*result["processes"], *result["watched"]])
     load = f"{m['loadavg_before'][0]:.1f} / {m['loadavg_after'][0]:.1f}"
     return [
         (f"{name}_ok", v["ok"], f"{result['minutes']} min, {sent['devices']:,} devices, load {load}"),
