@@ -31,7 +31,6 @@ from hub.application.refusals import STATUS, detail_of
 from hub.bootstrap import Hub, secret, start
 from hub.clock import Clock
 from hub.schemas_export import asyncapi
-from projections import snapshots
 
 log = logging.getLogger("hub.api")
 
@@ -146,14 +145,13 @@ def _route_modules() -> list[ModuleType]:
 
 
 async def _snapshots(hub: Hub) -> None:
-    """Save the views every minute something changed: encoded here, on the loop, so no
-    event is applied half-way through; written and synced in a thread."""
+    """Save the views every minute something changed."""
     saved_at = hub.publisher.published
     while True:
         await asyncio.sleep(SNAPSHOT_EVERY_SECONDS)
-        if hub.publisher.published != saved_at and hub.snapshot_path is not None:
+        if hub.publisher.published != saved_at:
             saved_at = hub.publisher.published
-            await asyncio.to_thread(snapshots.write, hub.snapshot_path, snapshots.pieces(hub.views))
+            await hub.save_snapshot_aside()
 
 
 def _errors(app: FastAPI) -> None:

@@ -117,6 +117,12 @@ class Hub:
         if self.snapshot_path is not None:
             snapshots.save(self.snapshot_path, self.views)
 
+    async def save_snapshot_aside(self) -> None:
+        """Save the views while serving: encoded here, on the event loop, so no event is
+        applied half-way through; written and synced in a thread."""
+        if self.snapshot_path is not None:
+            await asyncio.to_thread(snapshots.write, self.snapshot_path, snapshots.pieces(self.views))
+
     async def settle(self) -> None:
         """Wait until every processor command in flight is done (tests and shutdown)."""
         if self.processors is not None:

@@ -235,7 +235,7 @@ def create_app(folder: Path, url: str, partitions: int, topics: Topics) -> tuple
     @app.timer(interval=SNAPSHOT_EVERY_SECONDS)
     async def snapshot() -> None:
         if worker.ready.is_set() and worker.running is not None:
-            await asyncio.to_thread(worker.running.hub.save_snapshot)
+            await worker.running.hub.save_snapshot_aside()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import orjson
 import pytest
 
+from hub.bootstrap import Hub
 from projections import snapshots
 from projections.audience import Audience, Viewer, audience
 from projections.live import Broadcaster, Subscription, frame, ws_frame
@@ -471,6 +473,15 @@ def test_a_snapshot_is_encoded_in_small_pieces_that_make_one_document(tmp_path: 
     path = tmp_path / "snapshot.json"
     snapshots.save(path, views)
     assert snapshots.load(path)[P].to_dict() == views[P].to_dict()
+
+
+def test_a_snapshot_saved_aside_while_serving_loads_as_the_views_were(tmp_path: Path) -> None:
+    """The API's and the worker's minute saves: encoded on the loop, written in a thread."""
+    s = rich()
+    views = {P: s.view()}
+    serving = cast(Any, SimpleNamespace(snapshot_path=tmp_path / "snapshot.json", views=views))
+    asyncio.run(Hub.save_snapshot_aside(serving))
+    assert snapshots.load(tmp_path / "snapshot.json")[P].to_dict() == views[P].to_dict()
 
 
 def test_a_loaded_snapshot_folds_on_like_the_original(tmp_path: Path) -> None:
