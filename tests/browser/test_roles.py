@@ -304,12 +304,15 @@ def test_auditor_timeline_filters_verify_as_of_and_erasure(app: App, demo: Serve
     page.get_by_label("Type").fill("")
     page.get_by_label("Actor").fill("shop.pharmacy")
     page.get_by_role("button", name="Show events").click()
+    # the click sets "Loading…" at once: the rows below are the new query's, not the last one's
+    expect(status).to_contain_text("matching the filters")
     expect(rows.first).to_contain_text("shop.pharmacy (retail staff)")
     assert all("shop.pharmacy" in t for t in rows.locator("td:nth-child(5)").all_inner_texts())
 
     page.get_by_label("Actor").fill("")
     page.get_by_label("Stream").fill(f"subject-{subject_id}")
     page.get_by_role("button", name="Show events").click()
+    expect(status).to_have_text("2 events matching the filters")
     expect(rows).to_have_count(2)  # registered, erased: the events stay…
     expect(rows.nth(0)).to_contain_text("personal data erased")  # …the personal data does not
     expect(rows.nth(0).locator(".erased-badge")).to_have_text("Subject erased")
