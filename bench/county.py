@@ -150,9 +150,9 @@ def set_up(
 
 
 def keep_logs(mode: str, paths: list[Path | None]) -> None:
-    """Every process's output to bench/results/county-logs/MODE-NAME.log (the data
+    """Every process's output to .cache/bench/county-logs/MODE-NAME.log (the data
     folders go when the run ends; a crash's traceback is in there)."""
-    folder = RESULTS / "county-logs"
+    folder = ROOT / ".cache" / "bench" / "county-logs"
     folder.mkdir(parents=True, exist_ok=True)
     for path in paths:
         if path is not None and path.exists():
