@@ -7,8 +7,8 @@ one, p99 < 50 ms at half of one worker's capacity.
 A one-broker KRaft Kafka (bench/kafka_e2e.py's `broker`: port 29192, a data folder of its
 own), then for 1 and 2 workers a cluster as the Kafka tests run it (tests/kafka/support.py:
 `hub worker` processes, two `hub serve` API nodes, 12 partitions, a fresh topic prefix)
-with four partnerships on four different partitions. Capacity: wrk (closed loop) posts
-alerts for each partnership through alternating API nodes, 16 connections each, after a
+with a partnership on every partition (two workers share them). Capacity: wrk (closed loop) posts
+alerts for each partnership through alternating API nodes, 6 connections each, after a
 warm-up; only 201 answers count. Then, on the one-worker cluster, an open-loop client
 posts at half that capacity, spread over the partnerships, and times each answer from the
 moment it was due.
@@ -45,8 +45,9 @@ from bench.rest import LUA, _parse, ensure_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 12
-PARTNERSHIPS = 4
-CONNECTIONS_EACH = 16
+# one partnership on every partition, so that two workers always share the work
+PARTNERSHIPS = PARTITIONS
+CONNECTIONS_EACH = 6
 ALONE_COMMANDS = 20_000
 IDLE_S = 3.0
 TARGETS = {"kafka_commands_per_s_1w": 5_000, "kafka_scale_2w": 1.8, "kafka_p99_ms_half": 50}
