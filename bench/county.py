@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 from bench import kafka_e2e, soak
@@ -240,43 +239,6 @@ def on_kafka(partnerships: list[str], port: int = KAFKA_PORT) -> Iterator[Deploy
 # -- the devices and the load --------------------------------------------------------------
 
 
-class Devices(soak.Devices):
-    """soak's devices spread over partnerships (`-partnerships`) and API nodes: process i
-    on `urls[i % len(urls)]`; device member numbers are token indexes (partnership-major)."""
-
-    def __init__(
-        self,
-        urls: list[str],
-        tokens: list[str],
-        partnerships: list[str],
-        since: list[int],
-        n: int,
-        processes: int,
-    ) -> None:
-        binary = soak.build()
-        raise_nofile()
-        self.n = n
-        self.procs: list[subprocess.Popen[bytes]] = []
-        first = 0
-        for i in range(processes):
-            share = n // processes + (1 if i < n % processes else 0)
-            command = [str(binary), "-url", urls[i % len(urls)], "-tokens", ",".join(tokens)]
-            command += ["-partnerships", ",".join(partnerships), "-since", ",".join(map(str, since))]
-            command += ["-n", str(share), "-first", str(first), "-timeout", "120s"]
-            env = {**os.environ, "GOMAXPROCS": "1"}
-            self.procs.append(
-                subprocess.Popen(
-                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, preexec_fn=raise_nofile
-                )
-            )
-            first += share
-        started = time.perf_counter()
-        answers = self._read_all(150)
-        self.connect_s = round(time.perf_counter() - started, 3)
-        self.ready = sum(a["ready"] for a in answers)
-        self.errors = [a["error"] for a in answers if a.get("error")]
-
-
 Who = tuple[str, str]  # (partnership, member role)
 
 
@@ -294,23 +256,8 @@ class Load(soak.Load):
     def where(self, k: int) -> tuple[str, int]:
         return self.names[k % len(self.names)], k // len(self.names)
 
-    async def request(
-        self, kind: str, due: float, member: Any, path: str, body: Any = None, params: Any = None
-    ) -> dict[str, Any] | None:
-        """One request as `member`, (partnership, role), through the next node; counted."""
-        assert self.client is not None
-        url = f"{next(self.nodes)}/v1/partnerships/{member[0]}/{path}"
-        method = "GET" if body is None else "POST"
-        try:
-            answer = await self.client.request(
-                method, url, json=body, params=params, headers=self.headers[member]
-            )
-            status = str(answer.status_code)
-        except httpx.HTTPError as error:
-            status = type(error).__name__
-        self.statuses[kind][status] += 1
-        self.answers[kind].record_value(min(60_000_000, max(1, int((time.perf_counter() - due) * 1e6))))
-        return answer.json() if method == "POST" and status == "201" else None
+    def url(self, member: Any, path: str) -> str:
+        return f"{next(self.nodes)}/v1/partnerships/{member[0]}/{path}"
 
     async def alert(self, k: int, due: float, due_ns: int) -> None:
         p, j = self.where(k)
@@ -367,7 +314,7 @@ class Sampler(soak.Sampler):
     process: `NAME.rss_bytes`, `NAME.open_files`, `NAME.threads`, `NAME.cores` a sample."""
 
     def __init__(
-        self, hub: Deployment, devices: Devices, load: Load, tokens: dict[Who, str], hang_ups: int
+        self, hub: Deployment, devices: soak.Devices, load: Load, tokens: dict[Who, str], hang_ups: int
     ) -> None:
         from hub.log.sqlite import SqliteReader
 
@@ -430,40 +377,6 @@ class Sampler(soak.Sampler):
 
 
 # -- what each device should have received -------------------------------------------------
-
-
-def fold(log: Path, p: str, users: dict[str, str], since: int, head: int) -> dict[int, tuple[int, int, int]]:
-    """Partnership p's log folded with the hub's own views and audience rules: per member
-    (its index in MEMBERS) the (count, last position, digest) of the frames it may see."""
-    from hub.log.sqlite import SqliteReader
-    from projections.audience import Viewer, audience
-    from projections.views import PartnershipView, apply
-
-    viewers = [
-        Viewer(
-            users[m],
-            m.removesuffix("_club"),
-            frozenset({p}),
-            f"{p}-{OWN_VENUE[m]}" if m in OWN_VENUE else None,
-        )
-        for m in MEMBERS
-    ]
-    seen = {i: (0, since, 0) for i in range(len(MEMBERS))}
-    view = PartnershipView(p)
-    reader = SqliteReader(log)
-    try:
-        for event in reader.read(p, 1, head):
-            apply(view, event)
-            if event["position"] <= since:
-                continue
-            who = audience(view, event)
-            for i in (i for i, viewer in enumerate(viewers) if who.roles and who.admits(viewer)):
-                count, _, digest = seen[i]
-                position = event["position"]
-                seen[i] = (count + 1, position, (digest * soak.DIGEST_FACTOR + position) & soak.MASK)
-    finally:
-        reader.close()
-    return seen
 
 
 def delivery(
@@ -537,14 +450,8 @@ def night(hub: Deployment, minutes: float, devices: int, processes: int, hang_up
     node = hub.api[0]
     tokens = {(p, m): node.token(hub.users[p][m]) for p in partnerships for m in MEMBERS}
     since = hub.settled()
-    fleet = Devices(
-        [s.ws_url for s in hub.api],
-        list(tokens.values()),
-        partnerships,
-        [since[p] for p in partnerships],
-        devices,
-        processes,
-    )
+    urls, since_each = [s.ws_url for s in hub.api], [since[p] for p in partnerships]
+    fleet = soak.Devices(urls, list(tokens.values()), since_each, devices, processes, tuple(partnerships))
     try:
         connected = {"devices": fleet.ready, "connect_s": fleet.connect_s, "errors": fleet.errors[:3]}
         load = Load([s.url for s in hub.api], tokens, hub.subjects, partnerships)
@@ -558,7 +465,7 @@ def night(hub: Deployment, minutes: float, devices: int, processes: int, hang_up
         sampler.close()
         want: dict[int, tuple[int, int, int]] = {}
         for i, p in enumerate(partnerships):
-            for j, seen in fold(hub.log, p, hub.users[p], since[p], heads[p]).items():
+            for j, seen in soak.fold(hub.log, p, hub.users[p], since[p], heads[p]).items():
                 want[i * len(MEMBERS) + j] = seen
         report = soak.settle(fleet, {i: w[1] for i, w in want.items()})
     finally:

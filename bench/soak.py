@@ -52,7 +52,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +168,19 @@ def proc_status(pid: int) -> dict[str, int]:
 class Devices:
     """`processes` soakclient processes holding `n` devices between them."""
 
-    def __init__(self, url: str, tokens: list[str], since: int, n: int, processes: int) -> None:
+    def __init__(
+        self,
+        url: str | list[str],
+        tokens: list[str],
+        since: int | list[int],
+        n: int,
+        processes: int,
+        partnerships: tuple[str, ...] = (P,),
+    ) -> None:
+        """Device client process i on `url` (or `url[i % len(url)]`); `since` one position or
+        one a partnership; tokens partnership-major (bench/soakclient `-partnerships`)."""
+        urls = [url] if isinstance(url, str) else url
+        starts = ",".join(map(str, since)) if isinstance(since, list) else str(since)
         binary = build()
         raise_nofile()
         self.n = n
@@ -176,8 +188,9 @@ class Devices:
         first = 0
         for i in range(processes):
             share = n // processes + (1 if i < n % processes else 0)
-            command = [str(binary), "-url", url, "-tokens", ",".join(tokens), "-partnership", P]
-            command += ["-n", str(share), "-first", str(first), "-since", str(since), "-timeout", "120s"]
+            command = [str(binary), "-url", urls[i % len(urls)], "-tokens", ",".join(tokens)]
+            command += ["-partnerships", ",".join(partnerships), "-since", starts]
+            command += ["-n", str(share), "-first", str(first), "-timeout", "120s"]
             self.procs.append(
                 subprocess.Popen(
                     command,
@@ -280,7 +293,9 @@ class Load:
         self.headers = {m: {"Authorization": f"Bearer {t}"} for m, t in tokens.items()}
 
     async def run(self, seconds: float) -> None:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        # idle connections closed before uvicorn's 5 s keep-alive does: at the same 5 s a
+        # request could go out on a socket the server was closing (a ReadError, seen here)
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60, limits=limits) as client:
             self.client = client
             until = time.perf_counter() + seconds
@@ -301,13 +316,16 @@ class Load:
             task.add_done_callback(self.tasks.discard)
             k += 1
 
+    def url(self, member: Any, path: str) -> str:
+        return f"/v1/partnerships/{P}/{path}"
+
     async def request(
-        self, kind: str, due: float, member: str, path: str, body: Any = None, params: Any = None
+        self, kind: str, due: float, member: Any, path: str, body: Any = None, params: Any = None
     ) -> dict[str, Any] | None:
         """One request as `member`; its answer (a write's) or None; counted either way."""
         assert self.client is not None
         method = "GET" if body is None else "POST"
-        url = f"/v1/partnerships/{P}/{path}"
+        url = self.url(member, path)
         try:
             answer = await self.client.request(
                 method, url, json=body, params=params, headers=self.headers[member]
@@ -456,12 +474,12 @@ async def soak(load: Load, sampler: Sampler, seconds: float) -> None:
 # -- what each device should have received -------------------------------------------------
 
 
-def expected(
-    data: Path, users: dict[str, str], since: int, head: int, marks: list[int]
-) -> tuple[dict[int, tuple[int, int, int]], dict[int, int]]:
-    """The log folded with the hub's own views and audience rules: per member (its index
-    in MEMBERS) the (count, last position, digest) of the frames it may see after `since`;
-    and the views' own size (tracemalloc) at each position of `marks`."""
+def fold(
+    log: Path, p: str, users: dict[str, str], since: int, head: int, at: Callable[[int], None] | None = None
+) -> dict[int, tuple[int, int, int]]:
+    """Partnership p's log folded with the hub's own views and audience rules: per member
+    (its index in MEMBERS) the (count, last position, digest) of the frames it may see
+    after `since`; `at(position)` is called after each event is applied."""
     from hub.log.sqlite import SqliteReader
     from projections.audience import Viewer, audience
     from projections.views import PartnershipView, apply
@@ -470,23 +488,20 @@ def expected(
         Viewer(
             users[m],
             m.removesuffix("_club"),
-            frozenset({P}),
-            f"{P}-{OWN_VENUE[m]}" if m in OWN_VENUE else None,
+            frozenset({p}),
+            f"{p}-{OWN_VENUE[m]}" if m in OWN_VENUE else None,
         )
         for m in MEMBERS
     ]
     seen = {i: (0, since, 0) for i in range(len(MEMBERS))}
-    todo = sorted({max(since, m) for m in marks})
-    sizes: dict[int, int] = {}
-    reader = SqliteReader(data / "log.db")
-    tracemalloc.start()
+    view = PartnershipView(p)
+    reader = SqliteReader(log)
     try:
-        view = PartnershipView(P)
-        for event in reader.read(P, 1, head):
+        for event in reader.read(p, 1, head):
             apply(view, event)
             position = event["position"]
-            while todo and position >= todo[0]:
-                sizes[todo.pop(0)] = tracemalloc.get_traced_memory()[0]
+            if at is not None:
+                at(position)
             if position <= since:
                 continue
             who = audience(view, event)
@@ -495,8 +510,27 @@ def expected(
                     count, _, digest = seen[i]
                     seen[i] = (count + 1, position, (digest * DIGEST_FACTOR + position) & MASK)
     finally:
-        tracemalloc.stop()
         reader.close()
+    return seen
+
+
+def expected(
+    data: Path, users: dict[str, str], since: int, head: int, marks: list[int]
+) -> tuple[dict[int, tuple[int, int, int]], dict[int, int]]:
+    """`fold` of the soak's partnership; and the views' own size (tracemalloc) at each
+    position of `marks`."""
+    todo = sorted({max(since, m) for m in marks})
+    sizes: dict[int, int] = {}
+
+    def at(position: int) -> None:
+        while todo and position >= todo[0]:
+            sizes[todo.pop(0)] = tracemalloc.get_traced_memory()[0]
+
+    tracemalloc.start()
+    try:
+        seen = fold(data / "log.db", P, users, since, head, at)
+    finally:
+        tracemalloc.stop()
     return seen, {m: sizes.get(max(since, m), sizes.get(head, 0)) for m in marks}
 
 
