@@ -314,8 +314,7 @@ class KafkaWriterLog(ReplicaReads):
         self._flushers: dict[int, asyncio.Task[None]] = {}
         # Partitions whose last produce failed: reopened and read back before the next.
         self.unsure: set[int] = set()
-        # Set while no batch of the partition is on its way to the broker and back into
-        # the replica: a command is decided only then (`decidable`).
+        # Each partition's last batch: set once it is back in the replica (or failed).
         self._landed: dict[int, asyncio.Event] = {}
         # None: this log writes every partition (a lone writer). A worker narrows it to
         # the partitions the consumer group assigned it, and appends wait for that.
@@ -364,19 +363,21 @@ class KafkaWriterLog(ReplicaReads):
         to its partition: this worker writes it, the partition is in sync (read to its end
         after a claim or a failed produce), and no batch of it is between the broker and
         the replica. Another node may have answered that batch already, so its client's
-        next command can depend on it (a venue added to the partnership just registered)."""
+        next command can depend on it (a venue added to the partnership just registered).
+        A batch begun after this command arrived cannot hold anything it depends on: it
+        is not waited for (under a steady load there is always one in flight)."""
         await self._ensure_owner(partnership)
         partition = partition_of(partnership, self.partitions)
         while True:
             if partition in self.unsure:
                 async with self._lock(partition):
                     await self._writer(partition)
-            landing = self._landing(partition)
-            if landing.is_set() and partition not in self.unsure:
+            await self._landing(partition).wait()
+            if partition not in self.unsure:
                 return
-            await landing.wait()
 
     def _landing(self, partition: int) -> asyncio.Event:
+        """The partition's last batch's event (set when there has been none)."""
         event = self._landed.get(partition)
         if event is None:
             event = self._landed[partition] = asyncio.Event()
@@ -510,8 +511,7 @@ class KafkaWriterLog(ReplicaReads):
         if not records:
             return outcomes
         deadlines = [d for d in (batch[n].deadline for n, _ in records) if d is not None]
-        landed = self._landing(partition)
-        landed.clear()
+        landed = self._landed[partition] = asyncio.Event()  # this batch's
         try:
             await failpoints.reached("worker.before_produce")
             offsets = await self._send(
