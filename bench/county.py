@@ -62,6 +62,7 @@ from bench.soak import (
     URGENT_EVERY,
     flatness,
     proc_status,
+    window_figures,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,19 +344,10 @@ class Sampler(soak.Sampler):
             sample[f"{name}.cores"] = round((cpu - self.cpu[name]) / span, 3)
             self.cpu[name] = cpu
         heads = self.log.heads()
-        latency = percentiles_ms(window["hist"])
         sample |= {
             "head": sum(heads[p][0] for p in self.hub.users if p in heads),
             "clients_cores": round((clients - self.before[2]) / span, 3),
-            "frames": window["frames"],
-            "frames_per_s": round(window["frames"] / span),
-            "timed_alerts": window["alerts"],
-            "latency_p50_ms": latency["p50_ms"],
-            "latency_p99_ms": latency["p99_ms"],
-            "latency_max_ms": latency["max_ms"],
-            "open_sockets": window["open"],
-            "reconnects": window["reconnects"],
-            "closes": window["closes"],
+            **window_figures(window, span),
         }
         self.before = (t, 0.0, clients)
         self.samples.append(sample)

@@ -391,6 +391,22 @@ class Load:
 # -- samples -------------------------------------------------------------------------------
 
 
+def window_figures(window: dict[str, Any], span: float) -> dict[str, Any]:
+    """What the devices saw in one sample's window of `span` seconds."""
+    latency = percentiles_ms(window["hist"])
+    return {
+        "frames": window["frames"],
+        "frames_per_s": round(window["frames"] / span),
+        "timed_alerts": window["alerts"],
+        "latency_p50_ms": latency["p50_ms"],
+        "latency_p99_ms": latency["p99_ms"],
+        "latency_max_ms": latency["max_ms"],
+        "open_sockets": window["open"],
+        "reconnects": window["reconnects"],
+        "closes": window["closes"],
+    }
+
+
 class Sampler:
     """Every SAMPLE_S: the server's RSS, open files, threads and CPU; the log's head; what
     the devices received in the window and its latency."""
@@ -429,23 +445,14 @@ class Sampler:
         t0, server0, clients0 = self.before
         self.before = (t, server_cpu, clients_cpu)
         span = max(1e-9, t - t0)
-        latency = percentiles_ms(window["hist"])
         sample = {
             "t_s": round(t, 1),
             **proc_status(self.pid),
             "head": self.log.head(P),
             "server_cores": round((server_cpu - server0) / span, 3),
             "clients_cores": round((clients_cpu - clients0) / span, 3),
-            "frames": window["frames"],
-            "frames_per_s": round(window["frames"] / span),
-            "timed_alerts": window["alerts"],
-            "latency_p50_ms": latency["p50_ms"],
-            "latency_p99_ms": latency["p99_ms"],
-            "latency_max_ms": latency["max_ms"],
-            "open_sockets": window["open"],
-            "reconnects": window["reconnects"],
+            **window_figures(window, span),
             "hung_up": window["hung_up"],
-            "closes": window["closes"],
         }
         self.samples.append(sample)
         print(
