@@ -1,8 +1,8 @@
 """`make bench`: run the benchmarks, write bench/results/latest.json, print a table.
 
 `python -m bench.run [--full] [--profile] [--skip-live]`: the quick set takes about
-7-9 minutes on 2 cores (ingest, replay, REST writes against a bare FastAPI endpoint, end
-to end embedded and in Kafka mode, fan-out to 10,000 sockets through the hub, a bare
+13 minutes on 2 cores (ingest, replay, REST writes against a bare FastAPI endpoint, end
+to end embedded and in Kafka mode, Kafka mode's capacity, fan-out to 10,000 sockets through the hub, a bare
 websockets loop and Centrifugo); `--full` runs larger workloads, then the 30-minute
 soak (bench/soak.py, bench/results/soak.json) and the 10-minute county night embedded and
 on Kafka (bench/county.py, bench/results/county.json); `--profile` records a
