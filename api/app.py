@@ -26,10 +26,13 @@ from api.access import describe_roles
 from api.answers import PROMETHEUS, describe_refusals
 from api.metrics import EVENTS, LATENCY, REGISTRY, REQUESTS, replica_metrics
 from api.throttle import SignIns
-from hub import __version__
+from hub import __version__, push
 from hub.application.refusals import STATUS, detail_of
-from hub.bootstrap import Hub, secret, start
+from hub.bootstrap import Hub, kafka_url, secret, start
 from hub.clock import Clock
+from hub.push.sender import PushSender
+from hub.push.sender import enabled as push_enabled
+from hub.push.vapid import Vapid, vapid_key
 from hub.schemas_export import asyncapi
 
 log = logging.getLogger("hub.api")
@@ -103,6 +106,8 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
         app.state.hub = running.hub
         app.state.secret = secret(data)
         app.state.role = role
+        app.state.vapid = vapid_key(data, kafka_url() is not None)
+        sender = _push_sender(running.hub, app.state.vapid)
         background = [asyncio.create_task(_snapshots(running.hub))]
         traced = tracing.enabled()
         if traced is not None:  # opt-in: what grows (api/tracing.py)
@@ -114,6 +119,8 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
         finally:
             for task in background:
                 task.cancel()
+            if sender is not None:
+                await sender.close()
             await running.stop()
 
     app = FastAPI(
@@ -136,6 +143,14 @@ def create_app(data: Path, clock: Clock | None = None, role: str = "serve") -> F
     app.add_middleware(BodyLimit)
     _operations(app)
     return app
+
+
+def _push_sender(hub: Hub, vapid: Vapid) -> PushSender | None:
+    """Pushes go out where the processors run (one process of `hub serve --processes`;
+    in Kafka mode the worker, streams/worker.py), so each goes out once."""
+    if hub.processors is None or not push_enabled():
+        return None
+    return push.attach(hub.processors, hub.log, hub.queries.open_sealed, vapid)
 
 
 def _route_modules() -> list[ModuleType]:

@@ -357,6 +357,37 @@ class RecordInspection(Command):
     actions: str = ""
 
 
+# -- Web Push ------------------------------------------------------------------------------------------
+
+
+class PushKeys(BaseModel):
+    """A browser's push subscription, in the clear: where to send and how to encrypt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+class SubscribePush(_MemberSecret):
+    """A member's browser subscribes; its id is derived from the member and the endpoint
+    (api/routes/push.py), so the same browser subscribing again adds nothing."""
+
+    action: Literal["subscribe_push"] = "subscribe_push"
+    ANSWER = "subscription_id"
+    SEALED = ("subscription",)
+    subscription_id: str
+    subscription: Sealed | PushKeys
+
+
+class UnsubscribePush(Command):
+    action: Literal["unsubscribe_push"] = "unsubscribe_push"
+    ANSWER = "subscription_id"
+    subscription_id: str
+    username: str
+    reason: Literal["removed", "gone"] = "removed"
+
+
 def _command_types() -> dict[str, type[Command]]:
     """Every command model, by its action name: the classes whose `action` is a Literal."""
     found: dict[str, type[Command]] = {}

@@ -314,6 +314,32 @@ class VenueInspected(Event):
     actions: str = ""
 
 
+# -- Web Push: a member's browser subscriptions ---------------------------------------------------
+
+
+class PushSubscribed(Event):
+    """A member's browser asked for pushes: its endpoint and keys, sealed with the member's key."""
+
+    TYPE = "push.subscribed"
+    subscription_id: str
+    username: str
+    subscription: Sealed
+
+
+class PushUnsubscribed(Event):
+    """A subscription ended: its member removed it, or the push service said it is gone."""
+
+    TYPE = "push.unsubscribed"
+    subscription_id: str
+    username: str
+    reason: Literal["removed", "gone"]
+
+
+# Folded by the push sender's own index (hub/application/push.py), not by the screens'
+# views, and never a live frame (no audience: projections/audience.py answers NOBODY).
+PUSH_EVENTS: frozenset[str] = frozenset({PushSubscribed.TYPE, PushUnsubscribed.TYPE})
+
+
 def _event_types() -> dict[str, type[Event]]:
     found: dict[str, type[Event]] = {}
     todo: list[type[Event]] = [Event]

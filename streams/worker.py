@@ -35,11 +35,14 @@ import faust
 import orjson
 from pydantic import ValidationError
 
-from hub import bootstrap
+from hub import bootstrap, push
 from hub.application.refusals import refused
 from hub.domain import Actor, Refusal
 from hub.log.kafka import DEADLINE, Expired, KafkaWriterLog, NotOwner, Topics, bootstrap_of, ensure_topics
 from hub.log.port import Conflict, Unavailable
+from hub.push.sender import PushSender
+from hub.push.sender import enabled as push_enabled
+from hub.push.vapid import vapid_key
 from schemas.commands import Submission
 
 log = logging.getLogger("hub.worker")
@@ -65,9 +68,11 @@ class Worker:
         self.ready = asyncio.Event()
         self.assignment: set[int] | None = None
         self._assigning = asyncio.Lock()
+        self.push: PushSender | None = None
 
     async def open(self) -> None:
         self.running = await bootstrap.start(self.folder, role="worker")
+        self.push = _push_sender(self.running.hub, self.folder)
         # Nothing is written until the consumer group says which partitions are ours.
         self.log.hold()
         self.ready.set()
@@ -182,8 +187,18 @@ class Worker:
         self.running.hub.processors.tick()
 
     async def close(self) -> None:
+        if self.push is not None:
+            await self.push.close()
         if self.running is not None:
             await self.running.stop()
+
+
+def _push_sender(hub: bootstrap.Hub, folder: Path) -> PushSender | None:
+    """Web Push goes out from the worker that writes the partnership, once per event
+    (API nodes send none); the VAPID key is the one every node hands out."""
+    if hub.processors is None or not push_enabled():
+        return None
+    return push.attach(hub.processors, hub.log, hub.queries.open_sealed, vapid_key(folder, kafka=True))
 
 
 def _faust_app(folder: Path, url: str, partitions: int, topics: Topics) -> faust.App:

@@ -32,11 +32,19 @@ class Processors:
         self.clock = clock
         self.owns = owns  # a Kafka worker runs the clock only for the partnerships it writes
         self._tasks: set[asyncio.Task[Any]] = set()
+        # More reactions that run only where the processors run, once per event however
+        # many processes serve (the Web Push sender, hub/push/sender.py).
+        self.also: list[Callable[[PartnershipView, dict[str, Any]], None]] = []
 
     def __call__(self, view: PartnershipView, event: dict[str, Any]) -> None:
         """A reaction to a published event (hub/application/publisher.py)."""
         for submission in react(event):
             self._spawn(self.carry_out(event["partnership"], submission))
+        for reaction in self.also:
+            try:
+                reaction(view, event)
+            except Exception:
+                log.exception("a reaction to event %s failed", event["id"])
 
     def tick(self, now: datetime | None = None) -> int:
         """Run the clock-driven processors once; returns how many commands they issued."""

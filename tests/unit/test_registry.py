@@ -16,7 +16,7 @@ from hub.domain.registry import DECIDERS, ROUTES
 from projections.audience import RULES
 from projections.views import HANDLERS, NO_VIEW
 from schemas.commands import ANY_COMMAND, COMMAND_TYPES
-from schemas.events import EVENT_TYPES
+from schemas.events import EVENT_TYPES, PUSH_EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = ("hub", "api", "projections", "schemas", "streams")
@@ -41,12 +41,17 @@ def test_every_event_type_belongs_to_exactly_one_stream_and_is_folded_there() ->
 
 
 def test_every_event_type_has_a_view_handler_or_says_it_has_none() -> None:
+    """The push subscriptions' events are folded by the push sender's own index
+    (hub/application/push.py), never by the screens' views."""
     assert not set(HANDLERS) & NO_VIEW
-    assert set(HANDLERS) | NO_VIEW == set(EVENT_TYPES)
+    assert not (set(HANDLERS) | NO_VIEW) & PUSH_EVENTS
+    assert set(HANDLERS) | NO_VIEW | PUSH_EVENTS == set(EVENT_TYPES)
 
 
 def test_every_event_type_has_an_audience_rule() -> None:
-    assert set(RULES) == set(EVENT_TYPES)
+    """Push subscriptions are no one's live frame: without a rule, their audience is NOBODY."""
+    assert not set(RULES) & PUSH_EVENTS
+    assert set(RULES) | PUSH_EVENTS == set(EVENT_TYPES)
 
 
 def test_each_event_type_name_is_written_in_one_production_module() -> None:
@@ -76,7 +81,7 @@ LAYERS = [
     ("hub.domain", "hub.clock", "hub.failpoints", "hub.logs"),
     ("projections",),
     ("hub.application", "hub.log.port"),
-    ("hub.log", "hub.privacy", "hub.schemas_export"),
+    ("hub.log", "hub.privacy", "hub.schemas_export", "hub.push"),
     ("hub.bootstrap", "hub.demo", "hub.backup"),
     ("api", "streams"),
     ("hub.cli", "hub.__main__"),
