@@ -1,7 +1,11 @@
 """Subjects' keys shared between Kafka-mode nodes through the compacted `hub.keys` topic.
 
-A key is published when a node makes it, before any event sealed with it is sent; an
-erasure publishes a tombstone, and compaction then removes the key from the broker too:
+A key is published when a node makes it, before any event sealed with it is sent, under
+its own id (`<subject>#<random>`, hub/privacy/cipher.py): two nodes that each make a key
+for one subject publish two records, and neither replaces the other. An erasure publishes
+a tombstone for each key of the subject; a key of an erased subject heard later (made by
+a node that had not heard of the erasure, or not known to the node that erased) gets one
+from every node that hears it. Compaction then removes the keys from the broker too:
 the topic's segments roll after `Topics.keys_segment_ms` and are compacted at once, and
 since a segment rolls only when something is written to it, the node that erased writes
 a roll record to that partition once the segment is due. So an erased key is gone from
@@ -54,7 +58,7 @@ class KeyShare:
         self._loop = asyncio.get_running_loop()
         await self.producer.start()
         self.keys.on_created = lambda key_id, key: self._send(key_id, key)
-        self.keys.on_destroyed = lambda key_id: self._send(key_id, None)
+        self.keys.on_destroyed_key = lambda key_id: self._send(key_id, None)
         self._publisher = asyncio.create_task(self._publish())
         self._follow = asyncio.create_task(self._consume())
         await self.caught_up.wait()
@@ -133,19 +137,19 @@ class KeyShare:
                 consumer.assign(assigned)
                 await consumer.seek_to_beginning(*assigned)
                 ends = await consumer.end_offsets(assigned)
+                refused: set[str] = set()
                 while True:
                     if not self.caught_up.is_set() and await reached(consumer, ends):
                         self.caught_up.set()
                     batch = await consumer.getmany(timeout_ms=200)
                     for messages in batch.values():
                         for message in messages:
-                            if message.key == ROLL:
-                                continue
-                            key_id = message.key.decode()
-                            if message.value is None:
-                                self.keys.forget(key_id)
-                            else:
-                                self.keys.put(key_id, message.value)
+                            if message.key != ROLL:
+                                self._heard(message.key.decode(), message.value, refused)
+                    if self.caught_up.is_set():
+                        for key_id in refused:
+                            self._send(key_id, None)
+                        refused.clear()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -153,6 +157,16 @@ class KeyShare:
                 await asyncio.sleep(1)
             finally:
                 await consumer.stop()
+
+    def _heard(self, key_id: str, key: bytes | None, refused: set[str]) -> None:
+        """Store a key, or forget a tombstone's subject. A key of an erased subject is
+        refused, and gets a tombstone once this node has read the topic to where it was
+        when it started (the tombstone may already follow it there)."""
+        if key is None:
+            self.keys.forget(key_id)
+            refused.discard(key_id)
+        elif not self.keys.put(key_id, key):
+            refused.add(key_id)
 
     async def stop(self) -> None:
         with contextlib.suppress(Unavailable):

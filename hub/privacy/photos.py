@@ -4,6 +4,8 @@ stored encrypted with the subject's key and served only through the API's checks
 from __future__ import annotations
 
 import io
+import os
+import secrets
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -68,14 +70,23 @@ class PhotoStore:
         self.cipher = cipher
 
     def save(self, key_id: str, photo_id: str, raw: bytes) -> None:
+        """Seal the photo with a key of the subject's (`key_id`, their id). Two tries of
+        one upload write one photo id, perhaps at once from two nodes with a key each
+        (hub/privacy/cipher.py): each file is swapped in whole, so it holds one try's."""
         full, thumb = prepare(raw)
         for size, data in (("full", full), ("thumb", thumb)):
             sealed = self.cipher.encrypt(key_id, data, f"{photo_id}.{size}")
             path = self.folder / f"{photo_id}.{size}"
-            path.write_bytes(sealed)
+            part = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+            try:
+                part.write_bytes(sealed)
+                os.replace(part, path)
+            finally:
+                part.unlink(missing_ok=True)
 
     def load(self, key_id: str, photo_id: str, size: str) -> bytes | None:
-        """The photo, or None if it never existed or its subject was erased."""
+        """The photo, or None if it never existed or its subject was erased; any key of
+        the subject's opens it."""
         if size not in ("full", "thumb") or not photo_id.isalnum():
             return None
         path = self.folder / f"{photo_id}.{size}"

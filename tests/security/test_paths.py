@@ -176,24 +176,10 @@ def test_d18_cctv_and_police_cannot_name_a_subject_outside_their_gallery(world: 
     d18_cctv_and_police_cannot_name_a_subject_outside_their_gallery(world)
 
 
-IN_FLIGHT_ON_KAFKA = (
-    "Kafka: two tries of one ID-sought sighting in flight at once (a client that gave up "
-    "on node a and retried on node b) each make the new subject's key on their own node "
-    "(KeyStore.get_or_create: no node has one yet), seal the note and write the still with "
-    "it, and publish it to hub.keys; every node then takes the last one published "
-    "(KeyStore.put replaces), so whatever was sealed with the other, the note in the log "
-    "or the still's files (written by both, the last write kept), opens nowhere"
-)
-
-
-def test_d11_tries_of_one_sighting_in_flight_at_once_keep_one_subject_one_key(
-    world: World, request: pytest.FixtureRequest
-) -> None:
+def test_d11_tries_of_one_sighting_in_flight_at_once_keep_one_subject_one_key(world: World) -> None:
     """Two tries of one ID-sought sighting with a still, under one Idempotency-Key, sent
     together (through both Kafka nodes): one answer, one key per subject, one still, and
     the note and the still open on every node."""
-    if isinstance(world, OnKafka):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=IN_FLIGHT_ON_KAFKA))
     assert isinstance(world, TwoProcesses | OnKafka)
     photos, keys = world.photo_files(), world.key_ids()
     clients = world.at_once("cctv_operator")

@@ -36,7 +36,7 @@ def cipher(keys: KeyStore) -> Cipher:
 def test_seal_and_open_round_trip(cipher: Cipher) -> None:
     sealed = cipher.seal("s1", PERSONAL)
     assert set(sealed) == {"key", "ct"}
-    assert sealed["key"] == "s1"
+    assert sealed["key"].startswith("s1#"), "a key of the subject's, named by its own id"
     assert b"Dean" not in base64.b64decode(sealed["ct"])
     assert "Dean" not in sealed["ct"]
     assert cipher.open(sealed) == PERSONAL
@@ -79,7 +79,7 @@ def test_a_tampered_ciphertext_does_not_open(cipher: Cipher, where: int) -> None
     sealed = cipher.seal("s1", PERSONAL)
     raw = bytearray(base64.b64decode(sealed["ct"]))
     raw[where] ^= 0x01
-    assert cipher.open({"key": "s1", "ct": base64.b64encode(bytes(raw)).decode()}) is None
+    assert cipher.open({"key": sealed["key"], "ct": base64.b64encode(bytes(raw)).decode()}) is None
 
 
 def test_a_truncated_ciphertext_does_not_open(cipher: Cipher) -> None:
@@ -102,7 +102,7 @@ def test_keys_persist_across_reopen(tmp_path: Path) -> None:
     try:
         assert again.get("s1") == key
         assert Cipher(again).open(sealed) == PERSONAL
-        assert again.get_or_create("s1") == key  # not replaced
+        assert again.get_or_create("s1") == (sealed["key"], key)  # not replaced
     finally:
         again.close()
 
@@ -336,9 +336,10 @@ def test_a_photo_cannot_be_loaded_after_its_subject_is_erased(store: PhotoStore,
 def test_key_stores_sharing_one_file_see_each_others_keys_and_erasures(tmp_path: Path) -> None:
     # the processes of `hub serve --processes N` share keys.db
     leader, follower = KeyStore(tmp_path / "keys.db"), KeyStore(tmp_path / "keys.db")
-    key = follower.get_or_create("subject-1")
+    key_id, key = follower.get_or_create("subject-1")
     assert leader.get("subject-1") == key  # made after the leader loaded its keys
-    assert leader.get_or_create("subject-1") == key  # found, not made twice
+    assert leader.get(key_id) == key
+    assert leader.get_or_create("subject-1") == (key_id, key)  # found, not made twice
     leader.destroy("subject-1")
     late = KeyStore(tmp_path / "keys.db")
     assert late.get("subject-1") is None
