@@ -88,18 +88,17 @@ class KeyStore:
     def keys_for(self, key_id: str) -> list[bytes]:
         """The key with this id; for an owner's id, every key of theirs (none once erased)."""
         owner = owner_of(key_id)
-        with self._lock:
-            found = self._cache.get(owner, {})
-            missing = key_id not in found if key_id != owner else not found
-            if missing and owner not in self._destroyed:
-                # made by another process on this file since we loaded
+        found = dict(self._cache.get(owner, {}))  # a copy: another thread may add a key
+        missing = key_id not in found if key_id != owner else not found
+        if missing and owner not in self._destroyed:
+            with self._lock:  # made by another process on this file since we loaded
                 rows = self._db.execute("SELECT key_id, key FROM keys WHERE id = ?", (owner,)).fetchall()
                 if rows:
-                    found = self._cache.setdefault(owner, {})
-                    found.update((row_id, bytes(key)) for row_id, key in rows)
-            if key_id != owner:
-                return [found[key_id]] if key_id in found else []
-            return [found[row_id] for row_id in sorted(found)]
+                    self._cache.setdefault(owner, {}).update((row_id, bytes(key)) for row_id, key in rows)
+                found = dict(self._cache.get(owner, {}))
+        if key_id != owner:
+            return [found[key_id]] if key_id in found else []
+        return [found[row_id] for row_id in sorted(found)]
 
     def get(self, key_id: str) -> bytes | None:
         """The key with this id; for an owner's id, one of theirs; None once they are erased."""
