@@ -3,9 +3,10 @@ nobody can make the hub send requests into its own network (request forgery).
 
 Refused: any scheme but https, credentials in the URL, and a host that is, or whose
 name resolves to, a loopback, private, link-local, unique-local, shared, multicast,
-reserved or unspecified address. Checked when a browser subscribes and again before
-each send, when the request then goes to the very address checked (a name that
-resolves elsewhere later, DNS rebinding, changes nothing). `HUB_PUSH_INSECURE_ENDPOINTS
+reserved or unspecified address. Checked when a browser subscribes, again before each
+send, and by the sender's resolver as it connects (hub/push/sender.py), so the address
+connected to is one checked (a name that resolves elsewhere later, DNS rebinding,
+changes nothing). `HUB_PUSH_INSECURE_ENDPOINTS
 =host:port,...` lets plain http reach exactly those (tests: a push service on loopback).
 """
 

@@ -6,9 +6,16 @@ It runs where the processors run, as one more reaction to published events (the
 embedded hub; the leader of `hub serve --processes`; the Kafka worker that writes the
 partnership), so each push goes out once however many API nodes there are. Sending
 happens in tasks: the event loop never waits for a push service. Encryption runs in a
-thread. A 404 or 410 removes the subscription (an event, through the processors'
-gateway); 429, 5xx and network failures are retried a few times with backoff;
-anything else is logged and dropped.
+thread, a hundred pushes at a time, each hundred sent while the next is encrypted. A
+404 or 410 removes the subscription (an event, through the processors' gateway); 429,
+5xx and network failures are retried a few times with backoff; anything else is logged
+and dropped.
+
+The client is aiohttp's (already the hub's, through Faust), not httpx: on this machine
+httpx.AsyncClient took 6.8-7.1 ms a request with 32 connections to a local server,
+aiohttp 0.5-0.7 ms, and 1,000 pushes an alert is the load. Its resolver refuses every
+name that resolves to a non-public address when it connects (`PublicResolver`), so the
+address connected to is the one checked, whatever DNS answered a moment before.
 """
 
 from __future__ import annotations
@@ -16,21 +23,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import http_ece
-import httpx
 import orjson
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub.application.gateway import CommandGateway
 from hub.application.push import PushIndex, Recipient, payload, pushed, recipients
 from hub.domain import Refusal, parse
 from hub.domain.processors import PROCESSOR
-from hub.push.endpoints import Resolver, Target, check, insecure_endpoints, resolve
+from hub.push.endpoints import Resolver, Target, check, insecure_endpoints, refused_address, resolve
 from hub.push.vapid import Vapid, unb64url
 from projections.views import PartnershipView
 from schemas.commands import Submission, UnsubscribePush
@@ -42,7 +52,8 @@ FRESH_SECONDS = 120  # an event published again later (a worker catching up) is 
 RETRIES = 3
 BACKOFF_SECONDS = 1.0
 RETRY_AFTER_MAX = 30.0
-CONNECTIONS = 200
+CONNECTIONS = 100
+BATCH = 100  # pushes encrypted in one go in the thread
 GONE = frozenset({404, 410})
 Opener = Callable[[dict[str, str]], dict[str, Any] | None]
 
@@ -88,11 +99,7 @@ class PushSender:
         self.now = now
         self.resolver = resolver
         self.insecure = insecure_endpoints()
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, connect=5.0),
-            limits=httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS),
-            follow_redirects=False,
-        )
+        self._client: aiohttp.ClientSession | None = None
         self.counts = {"sent": 0, "gone": 0, "failed": 0, "refused": 0}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -117,8 +124,11 @@ class PushSender:
             return
         message = orjson.dumps(payload(view, event))
         targets = await self._targets(chosen)
-        pushes = await asyncio.to_thread(self._encrypt_all, p, targets, message)
-        await asyncio.gather(*(self._send(push) for push in pushes))
+        sending = []
+        for start in range(0, len(targets), BATCH):
+            pushes = await asyncio.to_thread(self._encrypt_all, p, targets[start : start + BATCH], message)
+            sending += [asyncio.ensure_future(self._send(push)) for push in pushes]
+        await asyncio.gather(*sending)
 
     async def _targets(self, chosen: list[Recipient]) -> list[tuple[Recipient, Target, dict[str, Any]]]:
         """Each subscription opened and its endpoint checked again (one lookup per host)."""
@@ -149,48 +159,51 @@ class PushSender:
     ) -> list[Push]:
         return [Push(p, r, t, encrypt(message, keys["p256dh"], keys["auth"])) for r, t, keys in targets]
 
-    def _request(self, push: Push) -> httpx.Request:
-        target = push.target
-        headers = {
+    @property
+    def client(self) -> aiohttp.ClientSession:
+        if self._client is None:  # made on the event loop that sends
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS, resolver=PublicResolver(self.insecure))
+            timeout = aiohttp.ClientTimeout(total=15, connect=5, sock_read=10)
+            self._client = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._client
+
+    def _headers(self, push: Push) -> dict[str, str]:
+        return {
             "TTL": str(TTL_SECONDS),
             "Urgency": "high",
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
-            "Authorization": self.vapid.authorization(target.origin),
+            "Authorization": self.vapid.authorization(push.target.origin),
         }
-        url = httpx.URL(target.url)
-        extensions: dict[str, Any] = {}
-        if target.address:  # connect to the address checked, whatever the name resolves to now
-            headers["Host"] = url.netloc.decode()
-            extensions["sni_hostname"] = target.host
-            url = url.copy_with(host=target.address)
-        return self.client.build_request(
-            "POST", url, content=push.body, headers=headers, extensions=extensions
-        )
+
+    async def _post(self, push: Push) -> tuple[int, float]:
+        """One request: its status and how long it asks us to wait (Retry-After)."""
+        async with self.client.post(
+            push.target.url, data=push.body, headers=self._headers(push), allow_redirects=False
+        ) as answer:
+            await answer.read()
+            return answer.status, _retry_after(answer.headers.get("retry-after", ""))
 
     async def _send(self, push: Push) -> None:
         subscription = push.recipient.subscription_id
         for attempt in range(RETRIES + 1):
             wait = BACKOFF_SECONDS * 2**attempt
             try:
-                answer = await self.client.send(self._request(push))
-                await answer.aclose()
-            except httpx.HTTPError as error:
-                log.info(
-                    "push to %s failed (%s), attempt %d", subscription, type(error).__name__, attempt + 1
-                )
+                status, asked = await self._post(push)
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                log.info("push to %s failed (%s), attempt %d", subscription, error, attempt + 1)
             else:
-                if answer.status_code < 300:
+                if status < 300:
                     self.counts["sent"] += 1
                     return
-                if answer.status_code in GONE:
+                if status in GONE:
                     self.counts["gone"] += 1
                     await self._unsubscribe(push)
                     return
-                if answer.status_code != 429 and answer.status_code < 500:
+                if status != 429 and status < 500:
                     break
-                wait = max(wait, min(_retry_after(answer), RETRY_AFTER_MAX))
-                log.info("push to %s answered %d, attempt %d", subscription, answer.status_code, attempt + 1)
+                wait = max(wait, min(asked, RETRY_AFTER_MAX))
+                log.info("push to %s answered %d, attempt %d", subscription, status, attempt + 1)
             if attempt < RETRIES:
                 await asyncio.sleep(wait)
         self.counts["failed"] += 1
@@ -231,12 +244,37 @@ class PushSender:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.close()
 
 
-def _retry_after(answer: httpx.Response) -> float:
-    value = answer.headers.get("retry-after", "")
+def _retry_after(value: str) -> float:
     return float(value) if value.isdigit() else 0.0
+
+
+class PublicResolver(AbstractResolver):
+    """The connector's resolver: a name that resolves to any address off the public
+    internet is refused as the connection is made (an IP literal never comes here: it
+    was checked just before the send, and cannot change)."""
+
+    def __init__(self, insecure: frozenset[str]) -> None:
+        self.insecure = insecure
+        self.inner = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self.inner.resolve(host, port, family)
+        if f"{host.lower()}:{port}" in self.insecure:
+            return found
+        for item in found:
+            why = refused_address(item["host"])
+            if why is not None:
+                raise OSError(f"push endpoint {host} refused: {why}")
+        return found
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 def enabled() -> bool:

@@ -240,3 +240,18 @@ def test_vapid_key_from_the_shared_secret_is_the_same_on_every_node(tmp_path: An
         c.authorization("https://push.example.com"), c.public_key, "https://push.example.com"
     )
     assert claims["aud"] == "https://push.example.com"
+
+
+def test_the_senders_resolver_refuses_a_name_that_resolves_off_the_public_internet() -> None:
+    from hub.push.sender import PublicResolver
+
+    async def connect(insecure: frozenset[str]) -> list[Any]:
+        resolver = PublicResolver(insecure)
+        try:
+            return await resolver.resolve("localhost", 8443)
+        finally:
+            await resolver.close()
+
+    with pytest.raises(OSError, match="loopback"):
+        asyncio.run(connect(frozenset()))
+    assert asyncio.run(connect(frozenset({"localhost:8443"})))
