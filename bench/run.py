@@ -2,10 +2,12 @@
 
 `python -m bench.run [--full] [--profile] [--skip-live]`: the quick set takes about
 13 minutes on 2 cores (ingest, replay, REST writes against a bare FastAPI endpoint, end
-to end embedded and in Kafka mode, Kafka mode's capacity, fan-out to 10,000 sockets through the hub, a bare
-websockets loop and Centrifugo); `--full` runs larger workloads, then the 30-minute
-soak (bench/soak.py, bench/results/soak.json) and the 10-minute county night embedded and
-on Kafka (bench/county.py, bench/results/county.json); `--profile` records a
+to end embedded and in Kafka mode, Kafka mode's capacity, Web Push to 1,000
+subscriptions (half a minute, bench/push.py, bench/results/push.json), fan-out to
+10,000 sockets through the hub, a bare websockets loop and Centrifugo); `--full` runs
+larger workloads, then the 30-minute soak (bench/soak.py, bench/results/soak.json) and
+the 10-minute county night embedded and on Kafka (bench/county.py,
+bench/results/county.json); `--profile` records a
 py-spy profile of the hub during the REST writes and during sustained fan-out
 (.cache/bench/).
 """
@@ -16,7 +18,7 @@ import argparse
 import os
 from typing import Any
 
-from bench import centrifugo, county, e2e, fanout, ingest, kafka_commands, kafka_e2e, replay, rest, soak
+from bench import centrifugo, county, e2e, fanout, ingest, kafka_commands, kafka_e2e, push, replay, rest, soak
 from bench.common import machine, table, write
 
 TARGETS = {
@@ -32,6 +34,7 @@ TARGETS = {
     "bytes_per_idle_connection": 50 * 1024,
     "rest_writes_per_s": 4_000,
     "rest_ratio": 0.6,
+    "push_p99_ms": push.TARGET_P99_MS,
 }
 REST_KEYS = (
     "rest_writes_per_s",
@@ -65,6 +68,12 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     kafka_ok = "error" not in kafka_ends
     print("Kafka mode's capacity: commands answered 201 through one worker and two ...", flush=True)
     kafka_capacity = kafka_commands.run(seconds=20 if full else 10)  # {"error": ...} if it cannot run
+    print("Web Push: urgent alerts to 1,000 subscriptions on a local push service ...", flush=True)
+    try:
+        pushed = push.run(alerts=50 if full else 20)
+        write("push", pushed)
+    except Exception as error:  # the other figures are kept
+        pushed = {"error": repr(error)}
     print(f"fan-out through the hub: {connections:,} sockets ...", flush=True)
     hub = fanout.run_hub(connections, rate, seconds, n_trials, processes=2, profile=profile)
     light = hub["below_capacity"]["alerts_per_s"]  # the same for all four
@@ -108,6 +117,8 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         "bytes_per_idle_connection": hub["memory"]["bytes_per_connection"],
         **{key: writes.get(key) for key in REST_KEYS},
         **{key: kafka_capacity.get(key) for key in kafka_commands.KEYS},
+        "push_p50_ms": pushed.get("latency", {}).get("p50_ms"),
+        "push_p99_ms": pushed.get("latency", {}).get("p99_ms"),
     }
     details = {
         "settings": {
@@ -123,6 +134,7 @@ def live(full: bool, profile: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         "e2e": ends,
         "kafka_e2e": kafka_ends,
         "kafka_commands": kafka_capacity,
+        "push": pushed,
         "hub": hub,
         "hub_two_processes": hub2,
         "raw": raw,
@@ -194,6 +206,11 @@ def _live_rows(k: dict[str, Any], d: dict[str, Any]) -> list[tuple[str, Any, str
             else d["kafka_e2e"]["error"].partition("\n")[0][:200],
         ),
         *kafka_commands.rows(d["kafka_commands"]),
+        *(
+            push.rows(d["push"])
+            if "error" not in d["push"]
+            else [("push_p99_ms", None, d["push"]["error"][:200])]
+        ),
         (
             "bytes_per_idle_connection",
             k["bytes_per_idle_connection"],
