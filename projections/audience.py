@@ -46,6 +46,9 @@ class Audience:
 
 NOBODY = Audience(frozenset())
 COORDINATORS = Audience(COORDINATOR)
+# An event written before events carried their venue, about a record no longer in memory:
+# where it happened is not known here, so no venue's staff see it.
+NO_VENUE_KNOWN = Audience(CONTROL)
 Rule = Callable[[PartnershipView, dict[str, Any]], Audience]
 
 
@@ -56,14 +59,17 @@ def at_venues(venues: list[str] | None) -> Audience:
 
 def _alert(view: PartnershipView, data: dict[str, Any]) -> Audience:
     alert = view.alerts.get(data["alert_id"], data)
-    if alert.get("breach_of"):
+    if "breach_of" not in alert:
+        return NO_VENUE_KNOWN
+    if alert["breach_of"]:
         return at_venues([alert["venue"]])
     return Audience(RECEIVERS, EVERY_VENUE)
 
 
 def _where_it_happened(view: PartnershipView, data: dict[str, Any]) -> Audience:
+    """Incidents, sightings and breaches: each happened at one venue."""
     venue = data.get("venue") or view.incidents.get(data.get("incident_id", ""), {}).get("venue")
-    return at_venues([venue] if venue else None)
+    return at_venues([venue]) if venue else NO_VENUE_KNOWN
 
 
 def _exclusion_scope(view: PartnershipView, data: dict[str, Any]) -> Audience:

@@ -10,7 +10,7 @@ import orjson
 
 from projections.views import PartnershipView
 
-FORMAT = 1
+FORMAT = 2  # 2: views keep recent records only (projections/views.py)
 # A collection of more records than this is encoded this many records a piece.
 PIECE_RECORDS = 64
 

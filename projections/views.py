@@ -2,6 +2,15 @@
 
 `apply(view, event)` is pure. Personal data stays sealed in the views (and so in
 snapshots); the API opens it when it answers, so an erased subject is erased here too.
+
+A view's memory does not grow with the partnership's history. It keeps every active alert
+and open incident, and of the records that are done (closed alerts and incidents, every
+sighting) the last `KEEP` of each kind; older ones leave memory in the order they were
+done, and are read back from the log when asked for (hub/application/queries.py
+`record`). What must outlive them is small: each subject lists the ids of the records
+that involve it (subject access) and of the stills taken of it (erasure), until it is
+erased; `tally` holds the statistics' counts. The events that follow an alert or incident
+carry its venue, so their audience is known without it (projections/audience.py).
 """
 
 from __future__ import annotations
@@ -12,6 +21,13 @@ from typing import Any
 
 from schemas import events
 from schemas.events import AlertResolved, ExclusionProposed
+
+KEEP = 500  # done records of each kind a view holds in memory (the lists show up to 500)
+RECORDS = ("alerts", "incidents", "sightings")
+
+
+def _tally() -> dict[str, Any]:
+    return {"by_category": {}, "by_venue": {}, "loss_value_total": 0.0, "with_crime_reference": 0}
 
 
 @dataclass
@@ -33,6 +49,11 @@ class PartnershipView:
     exclusions: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     awards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    routine_alert_minutes: int | None = None
+    # Done records of each kind, oldest first: beyond `keep` they leave memory (None: never).
+    done: dict[str, dict[str, None]] = field(default_factory=lambda: {kind: {} for kind in RECORDS})
+    tally: dict[str, Any] = field(default_factory=_tally)
+    keep: int | None = KEEP
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(self).items()}
@@ -51,6 +72,29 @@ def _touch(view: PartnershipView, subject_id: str | None, at: str) -> None:
         subject["last_activity_at"] = at
 
 
+def _involve(view: PartnershipView, subject_id: str | None, kind: str, record_id: str, at: str) -> None:
+    """Note that a record involves a subject (and count it as the subject's activity)."""
+    subject = view.subjects.get(subject_id or "")
+    if subject is not None and not subject["erased"]:
+        # once each: a decider never links a subject to a record twice
+        subject["involved"][kind].append(record_id)
+    _touch(view, subject_id, at)
+
+
+def _done(view: PartnershipView, kind: str, record_id: str) -> None:
+    """A record no longer changes much: the oldest done record beyond `keep` leaves memory."""
+    done = view.done[kind]
+    done[record_id] = None
+    if view.keep is not None and len(done) > view.keep:
+        oldest = next(iter(done))
+        del done[oldest]
+        getattr(view, kind).pop(oldest, None)
+
+
+def _count(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
 def apply(view: PartnershipView, event: dict[str, Any]) -> PartnershipView:
     """Fold one event into a partnership's view (in place; returns it for chaining)."""
     kind, data = event["type"], event["data"]
@@ -65,6 +109,7 @@ def apply(view: PartnershipView, event: dict[str, Any]) -> PartnershipView:
 def _partnership_registered(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
     view.name = data["name"]
     view.retention_days = data["retention_days"]
+    view.routine_alert_minutes = data.get("routine_alert_minutes")
 
 
 def _venue_added(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
@@ -118,18 +163,20 @@ def _alert_broadcast(view: PartnershipView, data: dict[str, Any], e: dict[str, A
         "acknowledgements": [],
         "closed_note": None,
     }
-    _touch(view, data.get("subject_id"), e["occurred_at"])
+    _involve(view, data.get("subject_id"), "alerts", data["alert_id"], e["occurred_at"])
 
 
 def _alert_acknowledged(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
-    ack = {"user": data["user"], "at": e["occurred_at"]}
-    view.alerts[data["alert_id"]]["acknowledgements"].append(ack)
+    alert = view.alerts.get(data["alert_id"])
+    if alert is not None:  # else done long ago, and out of memory: the log has it
+        alert["acknowledgements"].append({"user": data["user"], "at": e["occurred_at"]})
 
 
 def _alert_closed(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
-    alert = view.alerts[data["alert_id"]]
+    alert = view.alerts[data["alert_id"]]  # active, so in memory
     alert["status"] = "resolved" if e["type"] == AlertResolved.TYPE else "cancelled"
     alert["closed_note"] = data.get("note")
+    _done(view, "alerts", data["alert_id"])
 
 
 def _incident_reported(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
@@ -142,28 +189,42 @@ def _incident_reported(view: PartnershipView, data: dict[str, Any], e: dict[str,
         "status": "open",
         "outcome": None,
     }
+    tally = view.tally
+    _count(tally["by_category"], data["category"])
+    _count(tally["by_venue"], data["venue"])
+    tally["loss_value_total"] = round(tally["loss_value_total"] + data["loss_value"], 2)
     for subject_id in data["subject_ids"]:
-        _touch(view, subject_id, e["occurred_at"])
+        _involve(view, subject_id, "incidents", data["incident_id"], e["occurred_at"])
 
 
 def _incident_subject_linked(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
-    view.incidents[data["incident_id"]]["subject_ids"].append(data["subject_id"])
-    _touch(view, data["subject_id"], e["occurred_at"])
+    view.incidents[data["incident_id"]]["subject_ids"].append(data["subject_id"])  # open, so in memory
+    _involve(view, data["subject_id"], "incidents", data["incident_id"], e["occurred_at"])
 
 
 def _incident_crime_reference(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
-    view.incidents[data["incident_id"]]["crime_reference"] = data["crime_reference"]
+    incident = view.incidents.get(data["incident_id"])  # a closed one may be out of memory
+    before = data.get("replaces") if incident is None else incident["crime_reference"]
+    if before is None:
+        view.tally["with_crime_reference"] += 1
+    if incident is not None:
+        incident["crime_reference"] = data["crime_reference"]
 
 
 def _incident_closed(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
-    incident = view.incidents[data["incident_id"]]
+    incident = view.incidents[data["incident_id"]]  # open, so in memory
     incident["status"] = "closed"
     incident["outcome"] = data["outcome"]
+    _done(view, "incidents", data["incident_id"])
 
 
 def _sighting_recorded(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
     view.sightings[data["sighting_id"]] = {**data, "recorded_by": e["actor"]["user"]}
-    _touch(view, data.get("subject_id"), e["occurred_at"])
+    subject = view.subjects.get(data.get("subject_id") or "")
+    if subject is not None and data.get("still_id") and not subject["erased"]:
+        subject["stills"].append(data["still_id"])
+    _involve(view, data.get("subject_id"), "sightings", data["sighting_id"], e["occurred_at"])
+    _done(view, "sightings", data["sighting_id"])
 
 
 def _subject_registered(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
@@ -172,6 +233,8 @@ def _subject_registered(view: PartnershipView, data: dict[str, Any], e: dict[str
         "id_sought": data["id_sought"],
         "personal": data["personal"],
         "photos": [],
+        "stills": [],  # of its sightings
+        "involved": {kind: [] for kind in RECORDS},  # ids of the records that involve it
         "erased": False,
         "registered_at": e["occurred_at"],
         "last_activity_at": e["occurred_at"],
@@ -191,7 +254,14 @@ def _subject_identified(view: PartnershipView, data: dict[str, Any], e: dict[str
 
 def _subject_erased(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
     subject = view.subjects[data["subject_id"]]
-    subject.update(erased=True, personal=None, photos=[], erased_at=e["occurred_at"])
+    subject.update(
+        erased=True,
+        personal=None,
+        photos=[],
+        stills=[],
+        involved={k: [] for k in RECORDS},
+        erased_at=e["occurred_at"],
+    )
 
 
 def _warning_issued(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
@@ -294,8 +364,8 @@ def active_exclusions(view: PartnershipView, at: str) -> list[dict[str, Any]]:
     ]
 
 
-def fold(partnership: str, events: Any) -> PartnershipView:
-    view = PartnershipView(partnership)
+def fold(partnership: str, events: Any, keep: int | None = KEEP) -> PartnershipView:
+    view = PartnershipView(partnership, keep=keep)
     for event in events:
         apply(view, event)
     return view

@@ -55,6 +55,12 @@ class RegisterPartnership(Body):
     id: str = Identifier
     name: str = Field(min_length=1, max_length=200)
     retention_days: int = Field(default=365, ge=30, le=3650)
+    routine_alert_minutes: int | None = Field(
+        default=240,
+        ge=5,
+        le=10080,
+        description="a routine alert closes by itself this long after it was posted",
+    )
 
 
 class AddVenue(Body):

@@ -56,6 +56,7 @@ class RegisterPartnership(Command):
     id: str
     name: str
     retention_days: int = 365
+    routine_alert_minutes: int | None = None
 
 
 class AddVenue(Command):

@@ -54,6 +54,7 @@ class PartnershipRegistered(Event):
     id: str
     name: str
     retention_days: int = 365
+    routine_alert_minutes: int | None = None  # a routine alert closes by itself after this
 
 
 class VenueAdded(Event):
@@ -125,22 +126,33 @@ class AlertBroadcast(Event):
     breach_of: str | None = None
 
 
+# What follows an alert carries where the alert went (its venue and, for a breach alert,
+# the exclusion), so its audience is known without the alert: views keep only recent
+# alerts in memory (projections/views.py). Events written before these fields have none.
+
+
 class AlertAcknowledged(Event):
     TYPE = "alert.acknowledged"
     alert_id: str
     user: str
+    venue: str | None = None
+    breach_of: str | None = None
 
 
 class AlertResolved(Event):
     TYPE = "alert.resolved"
     alert_id: str
     note: str | None = None
+    venue: str | None = None
+    breach_of: str | None = None
 
 
 class AlertCancelled(Event):
     TYPE = "alert.cancelled"
     alert_id: str
     note: str | None = None
+    venue: str | None = None
+    breach_of: str | None = None
 
 
 # -- incidents and sightings ---------------------------------------------------------------------
@@ -169,12 +181,15 @@ class IncidentCrimeReference(Event):
     TYPE = "incident.crime_reference_recorded"
     incident_id: str
     crime_reference: str
+    venue: str | None = None  # where it happened (its audience), as in IncidentSubjectLinked
+    replaces: str | None = None  # the reference recorded before, if any
 
 
 class IncidentClosed(Event):
     TYPE = "incident.closed"
     incident_id: str
     outcome: str
+    venue: str | None = None
 
 
 class SightingRecorded(Event):

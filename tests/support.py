@@ -158,13 +158,14 @@ def create(client: httpx.Client, path: str, body: dict[str, Any], **kwargs: Any)
     return dict(answer.json())
 
 
-def set_up_partnership(admin: httpx.Client, p: str) -> dict[str, str]:
-    """Partnership p with venues {p}-pub, {p}-club, {p}-shop and one member of every role.
+def set_up_partnership(admin: httpx.Client, p: str, **settings: Any) -> dict[str, str]:
+    """Partnership p (with `settings`, such as routine_alert_minutes) with venues {p}-pub,
+    {p}-club, {p}-shop and one member of every role.
 
     Returns username by role; door staff are at {p}-pub, a second door at {p}-club
     (role key 'door_staff_club'), retail staff at {p}-shop.
     """
-    create(admin, "/v1/partnerships", {"id": p, "name": f"Partnership {p}"})
+    create(admin, "/v1/partnerships", {"id": p, "name": f"Partnership {p}", **settings})
     for venue, kind in (("pub", "night_time"), ("club", "night_time"), ("shop", "retail")):
         create(
             admin,

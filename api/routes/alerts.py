@@ -52,7 +52,8 @@ async def resolve(
 async def list_alerts(
     request: Request, p: str, active: bool = False, limit: int = 200, viewer: Viewer = May("receive")
 ) -> list[dict[str, Any]]:
-    """Alerts the user may see, newest first: the active ones, or the radio log."""
+    """Alerts the user may see, newest first: the active ones, or the radio log (every
+    active alert and the last 500 done ones; the audit log holds them all)."""
     ensure(1 <= limit <= 5000, 422, "limit must be between 1 and 5000")
     hub = hub_of(request)
     view = hub.view(p)
@@ -68,8 +69,9 @@ async def list_alerts(
 
 
 def _visible_alert(request: Request, p: str, alert_id: str, viewer: Viewer) -> dict[str, Any]:
-    view = hub_of(request).view(p)
-    alert = view.alerts.get(alert_id)
+    hub = hub_of(request)
+    view = hub.view(p)
+    alert = hub.queries.record(p, "alerts", alert_id)
     ensure(alert is not None and sees_alert(view, alert, viewer), 404, f"no alert {alert_id}")
     assert alert is not None
     return alert

@@ -19,6 +19,7 @@ from hub.domain import iso
 from projections.audience import Viewer
 from projections.views import PartnershipView
 from schemas.bodies import Moment
+from schemas.events import AlertBroadcast, SightingRecorded
 
 router = APIRouter(prefix="/v1/partnerships/{p}", tags=["audit"])
 
@@ -104,7 +105,7 @@ def describe(hub: Hub, view: PartnershipView) -> dict[str, Any]:
     subjects = [
         present(hub, view.id, s) if s in current else {"subject_id": s, "erased": True} for s in view.subjects
     ]
-    data = view.to_dict()
+    data = {k: v for k, v in view.to_dict().items() if k not in ("done", "keep")}
     for records in ("alerts", "sightings", "warnings", "exclusions"):
         data[records] = {k: hub.queries.revealed(r) for k, r in data[records].items()}
     data["members"] = [
@@ -118,14 +119,14 @@ def describe(hub: Hub, view: PartnershipView) -> dict[str, Any]:
 async def statistics(request: Request, p: str, viewer: Viewer = May("statistics")) -> dict[str, Any]:
     """Figures for partnership meetings and police: incidents by category and venue, losses."""
     view = hub_of(request).view(p)
-    incidents = list(view.incidents.values())
+    tally = view.tally
     return {
-        "incidents_by_category": dict(Counter(i["category"] for i in incidents)),
-        "incidents_by_venue": dict(Counter(i["venue"] for i in incidents)),
-        "loss_value_total": round(sum(i["loss_value"] for i in incidents), 2),
-        "incidents_with_crime_reference": sum(1 for i in incidents if i["crime_reference"]),
-        "alerts": len(view.alerts),
-        "sightings": len(view.sightings),
+        "incidents_by_category": tally["by_category"],
+        "incidents_by_venue": tally["by_venue"],
+        "loss_value_total": tally["loss_value_total"],
+        "incidents_with_crime_reference": tally["with_crime_reference"],
+        "alerts": view.counts[AlertBroadcast.TYPE],
+        "sightings": view.counts[SightingRecorded.TYPE],
         "warnings_issued": len(view.warnings),
         "exclusions_by_status": dict(Counter(x["status"] for x in view.exclusions.values())),
         "breaches": sum(len(x["breaches"]) for x in view.exclusions.values()),

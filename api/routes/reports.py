@@ -123,7 +123,7 @@ def get_still(
     viewer: Viewer = May("report"),
 ) -> Response:
     hub = hub_of(request)
-    sighting = hub.view(p).sightings.get(sighting_id)
+    sighting = hub.queries.record(p, "sightings", sighting_id)
     ensure(
         sighting is not None and _at_own_venue(viewer, sighting["venue"]), 404, f"no sighting {sighting_id}"
     )
@@ -172,7 +172,7 @@ async def list_incidents(
 
 
 def _incident(request: Request, p: str, incident_id: str, viewer: Viewer) -> dict[str, Any]:
-    incident = hub_of(request).view(p).incidents.get(incident_id)
+    incident = hub_of(request).queries.record(p, "incidents", incident_id)
     ensure(
         incident is not None and _at_own_venue(viewer, incident["venue"]), 404, f"no incident {incident_id}"
     )

@@ -144,7 +144,7 @@ async def register_partnership(
     request: Request, body: RegisterPartnership, viewer: Viewer = May("manage_partnerships")
 ) -> dict[str, Any]:
     ensure(not body.id.startswith("_"), 422, "partnership ids may not start with '_'")
-    command = commands.RegisterPartnership(id=body.id, name=body.name, retention_days=body.retention_days)
+    command = commands.RegisterPartnership(**body.model_dump())
     return await submit(request, viewer, body.id, command)
 
 

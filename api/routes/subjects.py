@@ -153,6 +153,7 @@ async def export(
     hub = hub_of(request)
     _known(hub, p, subject_id, viewer)
     view = hub.view(p)
+    involved = view.subjects[subject_id]["involved"]
 
     def involving(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         return [
@@ -160,6 +161,9 @@ async def export(
             for r in records.values()
             if r.get("subject_id") == subject_id or subject_id in r.get("subject_ids", ())
         ]
+
+    def records(kind: str) -> list[dict[str, Any]]:
+        return [hub.queries.revealed(r) for r in hub.queries.records(p, kind, involved[kind])]
 
     events = [
         {k: v for k, v in e.items() if k != "data"}
@@ -171,9 +175,9 @@ async def export(
         "subject": present(hub, p, subject_id),
         "warnings": involving(view.warnings),
         "exclusions": involving(view.exclusions),
-        "incidents": involving(view.incidents),
-        "sightings": involving(view.sightings),
-        "alerts": involving(view.alerts),
+        "incidents": records("incidents"),
+        "sightings": records("sightings"),
+        "alerts": records("alerts"),
         "events": events,
     }
 

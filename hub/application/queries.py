@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from hub.clock import Clock
-from hub.domain import NotFound, iso
+from hub.domain import NotFound, alert, incident, iso, sighting
 from hub.log.port import EventReader
 from projections.audience import visible_subjects
 from projections.views import PartnershipView, fold
 from schemas.events import FREE_TEXT_FIELDS
 
 Opener = Callable[[dict[str, str]], dict[str, Any] | None]
+STREAMS = {"alerts": alert.stream, "incidents": incident.stream, "sightings": sighting.stream}
 
 
 class Queries:
@@ -29,6 +30,18 @@ class Queries:
         if view is None or not view.name:
             raise NotFound(f"no partnership {p}")
         return view
+
+    def record(self, p: str, kind: str, record_id: str) -> dict[str, Any] | None:
+        """An alert, incident or sighting (`kind`: "alerts", "incidents", "sightings") as its
+        view shows it: from memory, or folded from its stream when it left memory."""
+        found: dict[str, Any] | None = getattr(self.view(p), kind).get(record_id)
+        if found is None:
+            events = self.log.read_stream(p, STREAMS[kind](record_id))
+            found = getattr(fold(p, events, keep=None), kind).get(record_id)
+        return found
+
+    def records(self, p: str, kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        return [r for r in (self.record(p, kind, i) for i in ids) if r is not None]
 
     def personal(self, p: str, subject_id: str) -> dict[str, Any] | None:
         """A subject's personal data opened, or None once erased."""
@@ -56,7 +69,7 @@ class Queries:
     def state_as_of(self, p: str, as_of: str | None = None, position: int | None = None) -> PartnershipView:
         """Rebuild a partnership's view as it was at a moment (recorded time) or position."""
         events = (e for e in self.log.read(p, 1, position) if as_of is None or e["recorded_at"] <= as_of)
-        return fold(p, events)
+        return fold(p, events, keep=None)  # an auditor sees every record of that moment
 
     def member(self, username: str, partnerships: Iterable[str] | None = None) -> dict[str, Any] | None:
         """A member's record, looked up in `partnerships` (None: in every partnership)."""

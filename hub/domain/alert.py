@@ -21,6 +21,13 @@ class Alert:
     exists: bool = False
     status: str = "none"  # active, resolved, cancelled
     acknowledged_by: frozenset[str] = frozenset()
+    venue: str | None = None
+    breach_of: str | None = None
+
+    @property
+    def where(self) -> dict[str, str | None]:
+        """Carried by each event that follows the broadcast: who may see it."""
+        return {"venue": self.venue, "breach_of": self.breach_of}
 
 
 Commands = BroadcastAlert | RaiseBreachAlert | AcknowledgeAlert | CloseAlert
@@ -35,7 +42,9 @@ def initial() -> Alert:
 
 
 EVOLUTIONS: dict[str, Evolution[Alert]] = {
-    AlertBroadcast.TYPE: lambda s, d: replace(s, exists=True, status="active"),
+    AlertBroadcast.TYPE: lambda s, d: replace(
+        s, exists=True, status="active", venue=d.get("venue"), breach_of=d.get("breach_of")
+    ),
     AlertAcknowledged.TYPE: lambda s, d: replace(s, acknowledged_by=s.acknowledged_by | {d["user"]}),
     AlertResolved.TYPE: lambda s, d: replace(s, status="resolved"),
     AlertCancelled.TYPE: lambda s, d: replace(s, status="cancelled"),
@@ -86,7 +95,7 @@ def acknowledge(state: Alert, alert_id: str, user: str) -> list[Event]:
         raise NotFound(f"no alert {alert_id}")
     if user in state.acknowledged_by:
         return []
-    return [AlertAcknowledged(alert_id=alert_id, user=user)]
+    return [AlertAcknowledged(alert_id=alert_id, user=user, **state.where)]
 
 
 def close(state: Alert, alert_id: str, note: str | None, cancelled: bool) -> list[Event]:
@@ -95,7 +104,7 @@ def close(state: Alert, alert_id: str, note: str | None, cancelled: bool) -> lis
     if state.status != "active":
         raise Rejected(f"alert {alert_id} is already {state.status}")
     kind = AlertCancelled if cancelled else AlertResolved
-    return [kind(alert_id=alert_id, note=note)]
+    return [kind(alert_id=alert_id, note=note, **state.where)]
 
 
 decider = Decider.of("alert", Commands, lambda c: stream(c.alert_id), initial, EVOLUTIONS, decide)

@@ -101,12 +101,19 @@ def record_crime_reference(state: Incident, incident_id: str, reference: str) ->
         raise NotFound(f"no incident {incident_id}")
     if state.crime_reference == reference:
         return []
-    return [IncidentCrimeReference(incident_id=incident_id, crime_reference=reference)]
+    return [
+        IncidentCrimeReference(
+            incident_id=incident_id,
+            crime_reference=reference,
+            venue=state.venue,
+            replaces=state.crime_reference,
+        )
+    ]
 
 
 def close(state: Incident, incident_id: str, outcome: str) -> list[Event]:
     _open(state, incident_id)
-    return [IncidentClosed(incident_id=incident_id, outcome=outcome)]
+    return [IncidentClosed(incident_id=incident_id, outcome=outcome, venue=state.venue)]
 
 
 decider = Decider.of("incident", Commands, lambda c: stream(c.incident_id), initial, EVOLUTIONS, decide)

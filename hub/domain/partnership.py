@@ -123,7 +123,9 @@ EVOLUTIONS: dict[str, Evolution[Partnership]] = {
 def decide(command: Commands, state: Partnership, ctx: Context, setup: Partnership) -> list[Event]:
     match command:
         case RegisterPartnership():
-            return register(state, command.id, command.name, command.retention_days)
+            return register(
+                state, command.id, command.name, command.retention_days, command.routine_alert_minutes
+            )
         case AddVenue():
             return add_venue(state, command.venue_id, command.name, command.kind)
         case ChangeVenue():
@@ -152,10 +154,17 @@ def require_venue(setup: Partnership, venue: str | None) -> None:
         raise Rejected(f"no venue {venue} in this partnership")
 
 
-def register(state: Partnership, id: str, name: str, retention_days: int) -> list[Event]:
+def register(
+    state: Partnership, id: str, name: str, retention_days: int, routine_alert_minutes: int | None = None
+) -> list[Event]:
     if state.registered:
         raise Rejected(f"partnership {id} is already registered")
-    data = {"id": id, "name": name, "retention_days": retention_days}
+    data = {
+        "id": id,
+        "name": name,
+        "retention_days": retention_days,
+        "routine_alert_minutes": routine_alert_minutes,
+    }
     return [PartnershipRegistered(**data), ChannelOpened(channel="main", name="Main net")]
 
 

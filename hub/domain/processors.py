@@ -12,6 +12,7 @@ from typing import Any
 
 from hub.domain import TWELVE_MONTHS, Actor, iso, parse
 from schemas.commands import (
+    CloseAlert,
     EraseSubject,
     ExpireExclusion,
     LapseWarning,
@@ -72,7 +73,8 @@ def react(event: dict[str, Any]) -> list[Submission]:
 
 
 def due(view: Any, now: datetime) -> list[Submission]:
-    """Commands the clock makes due: expiries, lapsed warnings and retention erasures."""
+    """Commands the clock makes due: expiries, lapsed warnings, retention erasures and
+    routine alerts that close by themselves."""
     at = iso(now)
     commands = [
         Submission(
@@ -100,4 +102,23 @@ def due(view: Any, now: datetime) -> list[Submission]:
         for s in view.subjects.values()
         if not s["erased"] and s["subject_id"] not in held and s["last_activity_at"] < retention_cutoff
     ]
+    return commands + _routine_alerts_done(view, now)
+
+
+def _routine_alerts_done(view: Any, now: datetime) -> list[Submission]:
+    """Routine alerts posted `routine_alert_minutes` ago or more and still active (the
+    partnership's setting; None: they stay until someone closes them). Alerts are held in
+    the order they were posted, so the search stops at the first one posted since."""
+    minutes = view.routine_alert_minutes
+    if not minutes:
+        return []
+    cutoff = iso(now - timedelta(minutes=minutes))
+    note = f"closed by itself {minutes} minutes after it was posted"
+    commands = []
+    for alert in view.alerts.values():
+        if alert["posted_at"] > cutoff:
+            break
+        if alert["status"] == "active" and alert["priority"] == "routine":
+            close = CloseAlert(alert_id=alert["alert_id"], note=note)
+            commands.append(Submission(f"routine-done:{alert['alert_id']}", close))
     return commands

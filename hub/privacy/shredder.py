@@ -26,13 +26,8 @@ class Shredder:
 
     def shred(self, view: PartnershipView, subject_id: str) -> None:
         self.cipher.destroy(subject_id)
-        photos = list(view.subjects.get(subject_id, {}).get("photos", []))
-        photos += [
-            s["still_id"]
-            for s in view.sightings.values()
-            if s.get("subject_id") == subject_id and s.get("still_id")
-        ]
-        for photo_id in photos:
+        subject = view.subjects.get(subject_id, {})
+        for photo_id in [*subject.get("photos", []), *subject.get("stills", [])]:
             self.photos.delete(photo_id)
 
     def recover(self, views: dict[str, PartnershipView]) -> None:

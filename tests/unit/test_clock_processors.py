@@ -125,3 +125,45 @@ def test_a_retry_after_its_subject_was_erased_gets_the_first_answer(tmp_path: Pa
     first, again, head, after = asyncio.run(story())
     assert again == first
     assert after == head
+
+
+def test_routine_alerts_close_by_themselves_after_the_partnerships_setting(tmp_path: Path) -> None:
+    """Issue 12's `routine alerts never close`: a routine alert closes by itself
+    `routine_alert_minutes` after it was posted; urgent ones wait for someone, as does
+    every alert of a partnership without the setting."""
+
+    async def story() -> Hub:
+        clock = FixedClock(T0)
+        hub = build(tmp_path, clock)
+        deliver(hub, asyncio.get_running_loop())
+        admin = Actor("admin", "admin")
+        for p, minutes in (("p", 30), ("q", None)):
+            args = {"id": p, "name": p.upper(), "retention_days": 365, "routine_alert_minutes": minutes}
+            await hub.submit(p, Submission.of(f"reg-{p}", "register_partnership", args), admin)
+        for p, alert_id, priority in (("p", "r1", "routine"), ("p", "u1", "urgent"), ("q", "r2", "routine")):
+            body = {"alert_id": alert_id, "priority": priority, "text": "keep an eye out"}
+            await hub.submit(p, Submission.of(f"post-{alert_id}", "broadcast_alert", body), COORDINATOR)
+        clock.advance(timedelta(minutes=10))
+        body = {"alert_id": "r3", "priority": "routine", "text": "later"}
+        await hub.submit("p", Submission.of("post-r3", "broadcast_alert", body), COORDINATOR)
+
+        clock.advance(timedelta(minutes=19, seconds=59))
+        await _tick(hub)
+        assert hub.views["p"].alerts["r1"]["status"] == "active", "not yet 30 minutes"
+        clock.advance(timedelta(seconds=1))
+        await _tick(hub)
+        await _tick(hub)  # due again while it closes: closed once
+        p, q = hub.views["p"], hub.views["q"]
+        assert p.alerts["r1"]["status"] == "resolved"
+        assert p.alerts["r1"]["closed_note"] == "closed by itself 30 minutes after it was posted"
+        assert p.alerts["u1"]["status"] == "active" and p.alerts["r3"]["status"] == "active"
+        assert q.alerts["r2"]["status"] == "active"
+        clock.advance(timedelta(minutes=10))
+        await _tick(hub)
+        assert p.alerts["r3"]["status"] == "resolved"
+        return hub
+
+    hub = asyncio.run(story())
+    closes = [e for e in hub.log.read("p") if e["type"] == "alert.resolved"]
+    assert [(e["data"]["alert_id"], e["actor"]["user"]) for e in closes] == [("r1", "hub"), ("r3", "hub")]
+    hub.log.close()

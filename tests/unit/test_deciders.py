@@ -74,7 +74,12 @@ def test_an_enrolment_code_signs_in_once_and_only_for_an_active_member() -> None
 def test_registering_a_partnership_opens_the_main_net() -> None:
     facts = partnership.register(partnership.initial(), "north", "North", 400)
     assert types(facts) == ["partnership.registered", "channel.opened"]
-    assert facts[0].data == {"id": "north", "name": "North", "retention_days": 400}
+    assert facts[0].data == {
+        "id": "north",
+        "name": "North",
+        "retention_days": 400,
+        "routine_alert_minutes": None,
+    }
     state = given(partnership, *facts)
     assert state.registered and state.name == "North" and state.retention_days == 400
     assert state.channels == frozenset({"main"})
@@ -304,17 +309,22 @@ def test_a_subject_is_linked_once_with_where_and_when() -> None:
 def test_a_crime_reference_is_recorded_when_it_changes() -> None:
     state = given(incident, reported())
     [recorded] = incident.record_crime_reference(state, "i1", "CR/1/26")
-    assert recorded.data == {"incident_id": "i1", "crime_reference": "CR/1/26"}
+    where = {"venue": "pub"}  # its audience, without the incident (projections/views.py)
+    assert recorded.data == {"incident_id": "i1", "crime_reference": "CR/1/26", "replaces": None, **where}
     state = given(incident, reported(), recorded)
     assert incident.record_crime_reference(state, "i1", "CR/1/26") == []
-    assert types(incident.record_crime_reference(state, "i1", "CR/2/26")) == [
-        "incident.crime_reference_recorded"
-    ]
+    [corrected] = incident.record_crime_reference(state, "i1", "CR/2/26")
+    assert corrected.data == {
+        "incident_id": "i1",
+        "crime_reference": "CR/2/26",
+        "replaces": "CR/1/26",
+        **where,
+    }
 
 
 def test_a_closed_incident_takes_no_more_subjects_and_closes_once() -> None:
     [closed] = incident.close(given(incident, reported()), "i1", "no further action")
-    assert closed == Fact("incident.closed", {"incident_id": "i1", "outcome": "no further action"})
+    assert closed.data == {"incident_id": "i1", "outcome": "no further action", "venue": "pub"}
     state = given(incident, reported(), closed)
     assert state.closed
     with pytest.raises(Rejected, match="closed"):
