@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from schemas.commands import ROUTINE_ALERT_MINUTES
 from schemas.roles import Role
 from schemas.vocabulary import IncidentCategory, Priority, VenueKind
 
@@ -56,10 +57,10 @@ class RegisterPartnership(Body):
     name: str = Field(min_length=1, max_length=200)
     retention_days: int = Field(default=365, ge=30, le=3650)
     routine_alert_minutes: int | None = Field(
-        default=240,
+        default=ROUTINE_ALERT_MINUTES,
         ge=5,
         le=10080,
-        description="a routine alert closes by itself this long after it was posted",
+        description="a routine alert closes by itself this many minutes after it was posted (null: never)",
     )
 
 

@@ -50,13 +50,18 @@ class Command(BaseModel):
 # -- partnership ---------------------------------------------------------------------------------
 
 
+# A routine alert closes by itself this long after it was posted, unless the partnership
+# registers another setting (None: never).
+ROUTINE_ALERT_MINUTES = 240
+
+
 class RegisterPartnership(Command):
     action: Literal["register_partnership"] = "register_partnership"
     ANSWER = "id"
     id: str
     name: str
     retention_days: int = 365
-    routine_alert_minutes: int | None = None
+    routine_alert_minutes: int | None = ROUTINE_ALERT_MINUTES
 
 
 class AddVenue(Command):
