@@ -21,18 +21,21 @@ minutes it ran, the machine, the settings, every sample) and prints a table.
 - The load, open loop (request k is due at t0 + k/rate whatever happened to the earlier
   ones; its answer time counts from then): 20 alerts/s posted by the members in turn, a
   fifth urgent, each urgent one acknowledged 2 s later over REST by a third of the
-  receiving members; 5 incidents/s at the venues; 2 sightings/s by CCTV and police (one in
-  ten of the excluded subject at the pub: a breach, and its breach alert); 2 reads/s
-  (active alerts, incidents, sightings, the gallery). DESIGN.md's county night, at one
-  partnership's scale: steady, not a stress test.
+  receiving members and resolved by the control room 10 s after that; routine ones close by
+  themselves after 5 minutes (the partnership's setting, at its shortest); 5 incidents/s
+  at the venues, each closed by the control room 30 s later; 2 sightings/s by CCTV and
+  police (one in ten of the excluded subject at the pub: a breach, and its breach alert);
+  2 reads/s (active alerts, incidents, sightings, the gallery). DESIGN.md's county night,
+  at one partnership's scale: steady, not a stress test.
 - Every `SAMPLE_S`: the server's RSS (VmRSS) and open files (/proc/PID/fd), threads, CPU,
   the head position, frames delivered and the latency (alert due → frame at a device, HDR
   histogram) in that window.
 - Verdict (DESIGN.md, county night): RSS and open files within 10% from minute 2 to the
   last minute (means of their samples), with the slope from minute 2 on; 0 frames lost, 0
-  duplicated. The views hold every alert, incident and sighting in memory by design, so
-  RSS grows with the log: the fold here measures the views' own size (tracemalloc) at each
-  sample's head, and `rss_less_views` is what is left when that is taken away.
+  duplicated. The views keep active alerts, open incidents and the last 500 done records of
+  each kind (projections/views.py), so they stop growing once the first routine alerts
+  close by themselves (minute 5); the fold here measures the views' own size (tracemalloc)
+  at each sample's head, and `rss_less_views` is what is left when that is taken away.
 - What grows: the server inherits this environment, so `HUB_TRACEMALLOC=path` (see
   api/tracing.py) has it write tracemalloc snapshots every minute, and `python -m
   api.tracing path` names the allocation sites that grew (a traced hub is slower: fewer
@@ -74,9 +77,13 @@ RATES = {"alert": 20.0, "incident": 5.0, "sighting": 2.0, "read": 2.0}  # per se
 URGENT_EVERY = 5  # a fifth of the alerts are urgent
 ACK_SHARE = 3  # a third of an urgent alert's receivers acknowledge it ...
 ACK_AFTER_S = 2.0  # ... this long after it was answered
+RESOLVE_AFTER_S = 10.0  # then the control room resolves it, this long after the acks
+CLOSE_AFTER_S = 30.0  # the control room closes each incident this long after its report
+ROUTINE_ALERT_MINUTES = 5  # routine alerts close by themselves (the shortest setting)
 SAMPLE_S = 10.0
 HANG_UPS = 20  # devices that hang up and resume after each sample (1% of them every 10 s)
 TOKEN_REFRESH_S = 20 * 60  # tokens live an hour: fresh ones to the load and the open sockets
+FOLLOW_UPS = ("ack", "close")  # writes that follow an alert or incident, counted apart
 FLAT = 0.10  # DESIGN.md: within 10% from minute 2 to the last
 E2E_P99_TARGET_MS = 100
 # The receiving members (tests/support.py's set_up_partnership), in the order devices get them.
@@ -122,7 +129,7 @@ def soak_hub() -> Iterator[tuple[Any, dict[str, str], dict[str, str]]]:
         server = Server(data, env={"HUB_PROCESSES": "1"}).start()
         try:
             admin = server.login("admin")
-            users = set_up_partnership(admin, P)
+            users = set_up_partnership(admin, P, routine_alert_minutes=ROUTINE_ALERT_MINUTES)
             admin.close()
             coordinator = server.login(users["coordinator"])
             subjects = {}
@@ -283,8 +290,8 @@ class Load:
         self.base_url = base_url
         self.subjects = subjects
         self.set_tokens(tokens)
-        self.statuses: dict[str, Counter[str]] = {k: Counter() for k in (*RATES, "ack")}
-        self.answers = {k: histogram() for k in (*RATES, "ack")}
+        self.statuses: dict[str, Counter[str]] = {k: Counter() for k in (*RATES, *FOLLOW_UPS)}
+        self.answers = {k: histogram() for k in (*RATES, *FOLLOW_UPS)}
         self.head = 0  # the highest position any answer named
         self.tasks: set[asyncio.Task[None]] = set()
         self.client: httpx.AsyncClient | None = None
@@ -356,6 +363,9 @@ class Load:
             path = f"alerts/{written['id']}/ack"
             now = time.perf_counter()
             await asyncio.gather(*(self.request("ack", now, m, path, {}) for m in ackers))
+            await asyncio.sleep(RESOLVE_AFTER_S)
+            path = f"alerts/{written['id']}/resolve"
+            await self.request("close", time.perf_counter(), "cctv_operator", path, {"note": "dealt with"})
 
     async def incident(self, k: int, due: float, due_ns: int) -> None:
         reporter = MEMBERS[k % len(MEMBERS)]
@@ -366,7 +376,11 @@ class Load:
             "description": f"soak incident {k}",
             "loss_value": k % 50,
         }
-        await self.request("incident", due, reporter, "incidents", body)
+        written = await self.request("incident", due, reporter, "incidents", body)
+        if written is not None:
+            await asyncio.sleep(CLOSE_AFTER_S)
+            path = f"incidents/{written['id']}/close"
+            await self.request("close", time.perf_counter(), "cctv_operator", path, {"outcome": "dealt with"})
 
     async def sighting(self, k: int, due: float, due_ns: int) -> None:
         # one in ten: the subject excluded from the pub, at the pub (a breach); else at the shop
@@ -719,6 +733,9 @@ def settings(minutes: float, devices: int, processes: int, hang_ups: int) -> dic
         "urgent_every": URGENT_EVERY,
         "acks_per_urgent_alert": len(MEMBERS) // ACK_SHARE,
         "ack_after_s": ACK_AFTER_S,
+        "resolve_after_s": RESOLVE_AFTER_S,
+        "close_after_s": CLOSE_AFTER_S,
+        "routine_alert_minutes": ROUTINE_ALERT_MINUTES,
         "sample_s": SAMPLE_S,
         "hang_ups_per_sample": hang_ups,
         "flat_within": FLAT,
@@ -734,7 +751,9 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     v, sent, lat = result["verdict"], result["delivery"], result["latency"]
     rss, files, rest = v["rss_bytes"] or {}, v["open_files"] or {}, v["rss_less_views_bytes"] or {}
     load = result["load"]
-    writes = sum(n for k in ("alert", "incident", "sighting", "ack") for s, n in load[k]["statuses"].items())
+    writes = sum(
+        n for k in ("alert", "incident", "sighting", *FOLLOW_UPS) for n in load[k]["statuses"].values()
+    )
     refused = sum(n for k in load for s, n in load[k]["statuses"].items() if s not in ("200", "201"))
     return [
         (
