@@ -1,6 +1,7 @@
-// The hub's service worker: keeps the app shell so the app opens without a connection.
-// The API (/v1) is never cached here: live data comes from the socket, and what a user
-// posts offline waits in the app's own outbox (IndexedDB), not in this worker.
+// The hub's service worker: keeps the app shell so the app opens without a connection,
+// and shows Web Push notifications (urgent and emergency alerts, breaches) while the app
+// is closed. The API (/v1) is never cached here: live data comes from the socket, and
+// what a user posts offline waits in the app's own outbox (IndexedDB), not in this worker.
 
 const CACHE = 'hub-shell-v1';
 // What the page loads besides its modules. The modules are found by following the imports
@@ -76,5 +77,60 @@ self.addEventListener('fetch', (event) => {
       if (cached) return cached;
       throw error;
     }
+  })());
+});
+
+// -- Web Push -------------------------------------------------------------------------------
+// The hub pushes {partnership, position, type, title, body}: the priority in the title,
+// the venue and channel in the body, never a name or the alert's text. Each alert is one
+// notification (its tag), which stays until it is dealt with, and vibrates the phone.
+
+const VIBRATE = [300, 100, 300, 100, 600];
+
+/** The notification a push asks for, from its payload (a push with no payload still shows). */
+function notificationFor(message) {
+  const title = (message && message.title) || 'Urgent alert';
+  const where = message && message.partnership ? `${message.partnership}:${message.position}` : 'hub-alert';
+  return {
+    title,
+    options: {
+      body: (message && message.body) || 'Open the hub to see it.',
+      tag: where,
+      renotify: true,
+      requireInteraction: true,
+      vibrate: VIBRATE,
+      icon: '/static/icons/icon-192.png',
+      badge: '/static/icons/icon-192.png',
+      data: { partnership: message?.partnership || null, position: message?.position || null },
+    },
+  };
+}
+
+self.addEventListener('push', (event) => {
+  let message = null;
+  try {
+    message = event.data ? event.data.json() : null;
+  } catch (error) {
+    message = null;
+  }
+  const { title, options } = notificationFor(message);
+  event.waitUntil(self.registration.showNotification(title, options));
+});
+
+// A tap opens the live feed at that alert: an open window of the app is focused and
+// told where to go, else a new one is opened there.
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const { partnership, position } = event.notification.data || {};
+  const target = partnership ? `/#/live?partnership=${encodeURIComponent(partnership)}&position=${encodeURIComponent(position)}` : '/#/live';
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const open = windows.find((w) => new URL(w.url).origin === self.location.origin);
+    if (open) {
+      await open.focus();
+      open.postMessage({ op: 'open-alert', partnership, position });
+      return open.navigate ? open.navigate(target).catch(() => open) : open;
+    }
+    return self.clients.openWindow(target);
   })());
 });

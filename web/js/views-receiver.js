@@ -7,6 +7,7 @@ import {
 } from './dom.js';
 import { live } from './live.js';
 import { outbox, shrink } from './outbox.js';
+import { pushPanel } from './push.js';
 
 const PRIORITY_LABEL = { routine: 'Routine', urgent: 'Urgent', emergency: 'Emergency' };
 const STATUS_LABEL = { active: 'Active', resolved: 'Resolved', cancelled: 'Cancelled' };
@@ -181,6 +182,7 @@ export function liveView(container, ctx) {
     empty,
   );
   if (ctx.can('broadcast')) feed.before(broadcastForm(ctx));
+  feed.before(pushPanel(ctx)); // folded: one line above the feed
 
   function card(alert) {
     const key = `${alert.partnership}/${alert.alert_id}`;
