@@ -2,8 +2,8 @@
 
 A subscription belongs to the member who made it, in their partnership's log (sealed
 with the member's key: its endpoint and keys are the browser's secrets). Its id is an
-HMAC of the member and the endpoint under the hub's secret, so the same browser
-subscribing again gets the same id and writes nothing new. The endpoint must be https
+HMAC of the member (and their enrolment) and the endpoint under the hub's secret, so
+the same browser subscribing again gets the same id and writes nothing new. The endpoint must be https
 on a public address (hub/push/endpoints.py), checked here and again before each push.
 """
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import May
 from api.answers import answers
-from api.common import hub_of, submit
+from api.common import ensure, hub_of, submit
 from hub.domain import Invalid
 from hub.push.endpoints import MAX_LENGTH, check, insecure_endpoints
 from hub.push.vapid import Vapid, unb64url
@@ -73,8 +73,10 @@ def _checked_keys(keys: Keys) -> None:
         raise Invalid("keys.p256dh must be an uncompressed P-256 public key")
 
 
-def subscription_id(secret: str, p: str, username: str, endpoint: str) -> str:
-    named = f"push\0{p}\0{username}\0{endpoint}".encode()
+def subscription_id(secret: str, p: str, username: str, enrolled_at: str, endpoint: str) -> str:
+    """The same for the same browser of the same enrolment: a username enrolled again
+    starts afresh (its old subscriptions are not pushed to, hub/application/push.py)."""
+    named = f"push\0{p}\0{username}\0{enrolled_at}\0{endpoint}".encode()
     return hmac.new(secret.encode(), named, hashlib.sha256).hexdigest()[:32]
 
 
@@ -90,8 +92,10 @@ async def subscribe(
     _checked_keys(body.keys)
     await check(body.endpoint, insecure_endpoints())
     p = _partnership(viewer)
-    hub_of(request).view(p)
-    sid = subscription_id(request.app.state.secret, p, viewer.user, body.endpoint)
+    member = hub_of(request).view(p).members.get(viewer.user)
+    ensure(member is not None, 404, f"no member {viewer.user} in partnership {p}")
+    assert member is not None
+    sid = subscription_id(request.app.state.secret, p, viewer.user, member["enrolled_at"], body.endpoint)
     keys = PushKeys(endpoint=body.endpoint, p256dh=body.keys.p256dh, auth=body.keys.auth)
     command = SubscribePush(username=viewer.user, subscription_id=sid, subscription=keys)
     return await submit(request, viewer, p, command)

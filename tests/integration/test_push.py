@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.push_endpoint import Browser, PushService, vapid_claims
-from tests.support import Server, create, make_admin, set_up_partnership
+from tests.support import PASSWORD, Server, create, make_admin, set_up_partnership
 
 P, Q = "pn", "pq"
 
@@ -157,6 +157,22 @@ def test_a_revoked_member_is_pushed_nothing(story: Story) -> None:
     story.alert(P, "urgent")  # a second one, after the first was pushed everywhere
     story.service.wait_for(before[cctv] + 2, f"/sub/{cctv}")
     assert len(story.service.to(f"/sub/{door}")) == before[door]
+
+
+def test_a_member_enrolled_again_subscribes_afresh_and_is_pushed_again(story: Story) -> None:
+    door = story.users[P]["door_staff"]
+    old_id, browser = story.ids[door], story.browsers[door]
+    body = {"username": door, "password": PASSWORD, "role": "door_staff", "venue": f"{P}-pub"}
+    create(story.client(P, "coordinator"), f"/v1/partnerships/{P}/members", body)
+    story.clients[door] = story.server.login(door)
+    again = story.client(P, "door_staff").post("/v1/push/subscriptions", json=browser.subscription())
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] != old_id and again.json()["positions"]
+    before = len(story.service.to(f"/sub/{door}"))
+    position = story.alert(P, "urgent")
+    story.service.wait_for(before + 1, f"/sub/{door}")
+    pushes = story.service.to(f"/sub/{door}")[before:]
+    assert [browser.decrypt(r.body)["position"] for r in pushes] == [position]  # once, not per id
 
 
 def test_a_gone_subscription_is_removed(story: Story) -> None:
