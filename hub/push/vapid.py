@@ -47,22 +47,25 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _from_folder(folder: Path) -> ec.EllipticCurvePrivateKey:
+    """The folder's key, made by the first process that needs it: written whole to a file
+    of its own, then linked into place (a link never replaces a file), so every process
+    of the folder, and every start after a crash, reads one complete key."""
     path = folder / FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # another process of this folder is writing it
-            text = path.read_bytes()
-            if text.strip().endswith(b"-----"):
-                return _load(text)
-            time.sleep(0.1)
-        return _load(path.read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
-    with os.fdopen(fd, "wb") as file:
-        file.write(_pem(key))
-        file.flush()
-        os.fsync(file.fileno())
-    return key
+    if not path.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        draft = folder / f".{FILE}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(_pem(key))
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process was first: its key is the folder's
+        finally:
+            draft.unlink()
+    return _load(path.read_bytes())
 
 
 def _load(pem: bytes) -> ec.EllipticCurvePrivateKey:
