@@ -46,7 +46,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.transport import HubWebSocketsProtocol
+    from api.transport import HubHttpProtocol, HubWebSocketsProtocol
     from hub.bootstrap import kafka_url
 
     folder = data_dir(args.data)
@@ -66,10 +66,12 @@ def serve(args: argparse.Namespace) -> int:
     # main thread in bench/fanout's profile; this halves the time per frame).
     gc.set_threshold(100_000, 50, 100)
     # HubWebSocketsProtocol: uvicorn's websockets sans-io protocol, which also lets the
-    # broadcaster write a live frame straight to an idle socket (api/transport.py).
+    # broadcaster write a live frame straight to an idle socket; HubHttpProtocol frees
+    # what a connection upgraded to it leaves (api/transport.py).
     config = uvicorn.Config(
         create_app(folder, role=role),
         log_level=args.log_level,
+        http=HubHttpProtocol,
         ws=HubWebSocketsProtocol,
         ws_max_size=64 * 1024,
     )

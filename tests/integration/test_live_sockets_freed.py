@@ -18,7 +18,7 @@ import uvicorn
 from websockets.sync.client import connect
 
 from api.app import create_app
-from api.transport import HubWebSocketsProtocol
+from api.transport import HubHttpProtocol, HubWebSocketsProtocol
 from tests.support import PASSWORD, create, free_port, make_admin, set_up_partnership
 
 SOCKETS = 20
@@ -34,6 +34,7 @@ def hub(tmp_path: Path) -> Iterator[str]:
         host="127.0.0.1",
         port=free_port(),
         log_level="critical",
+        http=HubHttpProtocol,
         ws=HubWebSocketsProtocol,
     )
     server = uvicorn.Server(config)
@@ -51,8 +52,9 @@ def hub(tmp_path: Path) -> Iterator[str]:
 
 
 def protocols() -> int:
-    """Live-socket protocols in memory, reachable or not (gc.get_objects lists both)."""
-    return sum(type(o) is HubWebSocketsProtocol for o in gc.get_objects())
+    """Live sockets' protocols in memory, and the HTTP protocols that handed connections to
+    them, reachable or not (gc.get_objects lists both)."""
+    return sum(type(o) in (HubWebSocketsProtocol, HubHttpProtocol) for o in gc.get_objects())
 
 
 def sign_in(base: str, username: str) -> str:
