@@ -112,6 +112,15 @@ def measure(
     }
 
 
+def _cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(subscriptions: int = 1_000, alerts: int = 20) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.support import Server, free_port, make_admin, set_up_partnership
@@ -132,7 +141,10 @@ def run(subscriptions: int = 1_000, alerts: int = 20) -> dict[str, Any]:
                 started = time.perf_counter()
                 _subscribe(server, users, f"http://127.0.0.1:{port}", subscriptions)
                 subscribed_s = time.perf_counter() - started
+                cpu_before = _cpu_s(server.process.pid if server.process else 0)
                 result = measure(server, users, service, subscriptions, alerts)
+                cpu = _cpu_s(server.process.pid if server.process else 0) - cpu_before
+                result["hub_cpu_ms_per_alert"] = round(cpu * 1000 / (alerts + 3), 1)
             finally:
                 server.stop()
     finally:
@@ -164,6 +176,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("push_p99_ms", latency["p99_ms"], f"target < {TARGET_P99_MS}; {latency['count']:,} pushes"),
         ("  last push of an alert p50 / max ms", f"{last['p50_ms']} / {last['max_ms']}", ""),
         ("  alert POST answered p50 ms", result["post_answered"]["p50_ms"], ""),
+        ("  hub CPU ms per alert", result.get("hub_cpu_ms_per_alert"), "every push: encryption and request"),
         ("  pushes missing", result["pushes_missing"], ""),
     ]
 
