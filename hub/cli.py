@@ -41,12 +41,33 @@ async def running(folder: Path) -> AsyncIterator[Hub]:
         await started.stop()
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Serve the API; with --processes N, N processes share the port (hub/log/relay.py)."""
+def _server_config(folder: Path, role: str, log_level: str) -> Any:
+    """uvicorn's settings for the API (a uvicorn.Config), and the collector's thresholds."""
     import uvicorn
 
     from api.app import create_app
     from api.transport import HubHttpProtocol, HubWebSocketsProtocol
+
+    # Fan-out allocates a wake-up per subscriber per frame; with the default thresholds the
+    # cyclic collector ran over every live socket's objects again and again (31% of the
+    # main thread in bench/fanout's profile; this halves the time per frame).
+    gc.set_threshold(100_000, 50, 100)
+    # HubWebSocketsProtocol: uvicorn's websockets sans-io protocol, which also lets the
+    # broadcaster write a live frame straight to an idle socket; HubHttpProtocol frees
+    # what a connection upgraded to it leaves (api/transport.py).
+    return uvicorn.Config(
+        create_app(folder, role=role),
+        log_level=log_level,
+        http=HubHttpProtocol,
+        ws=HubWebSocketsProtocol,
+        ws_max_size=64 * 1024,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the API; with --processes N, N processes share the port (hub/log/relay.py)."""
+    import uvicorn
+
     from hub.bootstrap import kafka_url
 
     folder = data_dir(args.data)
@@ -61,20 +82,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.demo and not args.follow:
         asyncio.run(_seed_demo(folder))
     role = "follower" if args.follow else "leader" if args.processes > 1 else "serve"
-    # Fan-out allocates a wake-up per subscriber per frame; with the default thresholds the
-    # cyclic collector ran over every live socket's objects again and again (31% of the
-    # main thread in bench/fanout's profile; this halves the time per frame).
-    gc.set_threshold(100_000, 50, 100)
-    # HubWebSocketsProtocol: uvicorn's websockets sans-io protocol, which also lets the
-    # broadcaster write a live frame straight to an idle socket; HubHttpProtocol frees
-    # what a connection upgraded to it leaves (api/transport.py).
-    config = uvicorn.Config(
-        create_app(folder, role=role),
-        log_level=args.log_level,
-        http=HubHttpProtocol,
-        ws=HubWebSocketsProtocol,
-        ws_max_size=64 * 1024,
-    )
+    config = _server_config(folder, role, args.log_level)
     if role == "serve":
         print(f"the hub: serving http://{args.host}:{args.port} (data in {folder.resolve()})", flush=True)
         config.host, config.port = args.host, args.port
