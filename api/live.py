@@ -265,7 +265,7 @@ async def _on_message(
         candidates = [p for p in candidates if p == partnership]
     for p in candidates:
         view = hub.views[p]
-        alert = view.alerts.get(alert_id)
+        alert = hub.queries.record(p, "alerts", alert_id)  # from the log if it left memory
         if alert is None or not sees_alert(view, alert, viewer):
             continue
         command_id = message.get("command_id") if isinstance(message.get("command_id"), str) else None

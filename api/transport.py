@@ -36,6 +36,7 @@ class HubHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         super().handle_websocket_upgrade()
         self.parser = None  # type: ignore[assignment]  # as connection_lost does
+        self.cycle = None  # type: ignore[assignment]  # an earlier request's, which holds this protocol too
 
 
 class HubWebSocketsProtocol(WebSocketsSansIOProtocol):

@@ -22,7 +22,11 @@ from typing import Any
 from schemas import events
 from schemas.events import AlertResolved, ExclusionProposed
 
-KEEP = 500  # done records of each kind a view holds in memory (the lists show up to 500)
+# Done records of each kind a view holds in memory: the partnership's last KEEP (the lists
+# show up to 500) and, so that venue staff's lists are not emptied by the other venues, the
+# last VENUE_KEEP of each venue. Changing either changes the views: bump snapshots.FORMAT.
+KEEP = 500
+VENUE_KEEP = 100
 RECORDS = ("alerts", "incidents", "sightings")
 
 
@@ -50,13 +54,16 @@ class PartnershipView:
     counts: Counter[str] = field(default_factory=Counter)
     awards: dict[str, dict[str, Any]] = field(default_factory=dict)
     routine_alert_minutes: int | None = None
-    # Done records of each kind, oldest first: beyond `keep` they leave memory (None: never).
-    done: dict[str, dict[str, None]] = field(default_factory=lambda: {kind: {} for kind in RECORDS})
+    # Done records, oldest first, by window: a kind ("sightings") or a kind at a venue
+    # ("sightings@pub"); a record leaves memory once it is in none (projections: `_done`).
+    done: dict[str, dict[str, None]] = field(default_factory=dict)
     tally: dict[str, Any] = field(default_factory=_tally)
-    keep: int | None = KEEP
+    bounded: bool = True  # False: every record is kept (an auditor's view as of a moment)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(self).items()}
+        data = {k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(self).items()}
+        del data["bounded"]  # how this view was folded, not what it holds
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartnershipView:
@@ -81,14 +88,25 @@ def _involve(view: PartnershipView, subject_id: str | None, kind: str, record_id
     _touch(view, subject_id, at)
 
 
+def _windows(kind: str, record: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    """The windows a done record is kept in: its kind's, and its venue's where the venue
+    decides who sees it (every incident and sighting; of alerts, the breach alerts)."""
+    venue = record["venue"] if kind != "alerts" or record.get("breach_of") else None
+    return ((kind, KEEP), (f"{kind}@{venue}", VENUE_KEEP)) if venue else ((kind, KEEP),)
+
+
 def _done(view: PartnershipView, kind: str, record_id: str) -> None:
-    """A record no longer changes much: the oldest done record beyond `keep` leaves memory."""
-    done = view.done[kind]
-    done[record_id] = None
-    if view.keep is not None and len(done) > view.keep:
-        oldest = next(iter(done))
-        del done[oldest]
-        getattr(view, kind).pop(oldest, None)
+    """A record no longer changes much: it joins its windows, and the oldest record of a
+    window past its size leaves memory unless another window still keeps it."""
+    records = getattr(view, kind)
+    for window, size in _windows(kind, records[record_id]):
+        done = view.done.setdefault(window, {})
+        done[record_id] = None
+        if view.bounded and len(done) > size:
+            oldest = next(iter(done))
+            del done[oldest]
+            if not any(oldest in view.done[w] for w, _ in _windows(kind, records[oldest])):
+                del records[oldest]
 
 
 def _count(counts: dict[str, int], key: str) -> None:
@@ -254,11 +272,11 @@ def _subject_identified(view: PartnershipView, data: dict[str, Any], e: dict[str
 
 def _subject_erased(view: PartnershipView, data: dict[str, Any], e: dict[str, Any]) -> None:
     subject = view.subjects[data["subject_id"]]
+    # the photos' and stills' ids stay (random ids, no personal data): a restart that finds
+    # the erasure not yet shredded deletes their files (hub/privacy/shredder.py `recover`)
     subject.update(
         erased=True,
         personal=None,
-        photos=[],
-        stills=[],
         involved={k: [] for k in RECORDS},
         erased_at=e["occurred_at"],
     )
@@ -364,8 +382,8 @@ def active_exclusions(view: PartnershipView, at: str) -> list[dict[str, Any]]:
     ]
 
 
-def fold(partnership: str, events: Any, keep: int | None = KEEP) -> PartnershipView:
-    view = PartnershipView(partnership, keep=keep)
+def fold(partnership: str, events: Any, bounded: bool = True) -> PartnershipView:
+    view = PartnershipView(partnership, bounded=bounded)
     for event in events:
         apply(view, event)
     return view

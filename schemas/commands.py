@@ -61,7 +61,7 @@ class RegisterPartnership(Command):
     id: str
     name: str
     retention_days: int = 365
-    routine_alert_minutes: int | None = ROUTINE_ALERT_MINUTES
+    routine_alert_minutes: int | None = Field(default=ROUTINE_ALERT_MINUTES, ge=5, le=10080)
 
 
 class AddVenue(Command):

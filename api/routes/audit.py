@@ -105,7 +105,7 @@ def describe(hub: Hub, view: PartnershipView) -> dict[str, Any]:
     subjects = [
         present(hub, view.id, s) if s in current else {"subject_id": s, "erased": True} for s in view.subjects
     ]
-    data = {k: v for k, v in view.to_dict().items() if k not in ("done", "keep")}
+    data = {k: v for k, v in view.to_dict().items() if k != "done"}
     for records in ("alerts", "sightings", "warnings", "exclusions"):
         data[records] = {k: hub.queries.revealed(r) for k, r in data[records].items()}
     data["members"] = [

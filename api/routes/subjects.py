@@ -162,8 +162,14 @@ async def export(
             if r.get("subject_id") == subject_id or subject_id in r.get("subject_ids", ())
         ]
 
-    def records(kind: str) -> list[dict[str, Any]]:
-        return [hub.queries.revealed(r) for r in hub.queries.records(p, kind, involved[kind])]
+    def records() -> list[list[dict[str, Any]]]:
+        """Each kind's records about the subject; those out of memory are read from the log."""
+        return [
+            [hub.queries.revealed(r) for r in hub.queries.records(p, kind, involved[kind])]
+            for kind in ("incidents", "sightings", "alerts")
+        ]
+
+    incidents, sightings, alerts = await asyncio.to_thread(records)
 
     events = [
         {k: v for k, v in e.items() if k != "data"}
@@ -175,9 +181,9 @@ async def export(
         "subject": present(hub, p, subject_id),
         "warnings": involving(view.warnings),
         "exclusions": involving(view.exclusions),
-        "incidents": records("incidents"),
-        "sightings": records("sightings"),
-        "alerts": records("alerts"),
+        "incidents": incidents,
+        "sightings": sightings,
+        "alerts": alerts,
         "events": events,
     }
 

@@ -37,7 +37,7 @@ class Queries:
         found: dict[str, Any] | None = getattr(self.view(p), kind).get(record_id)
         if found is None:
             events = self.log.read_stream(p, STREAMS[kind](record_id))
-            found = getattr(fold(p, events, keep=None), kind).get(record_id)
+            found = getattr(fold(p, events, bounded=False), kind).get(record_id)
         return found
 
     def records(self, p: str, kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ class Queries:
     def state_as_of(self, p: str, as_of: str | None = None, position: int | None = None) -> PartnershipView:
         """Rebuild a partnership's view as it was at a moment (recorded time) or position."""
         events = (e for e in self.log.read(p, 1, position) if as_of is None or e["recorded_at"] <= as_of)
-        return fold(p, events, keep=None)  # an auditor sees every record of that moment
+        return fold(p, events, bounded=False)  # an auditor sees every record of that moment
 
     def member(self, username: str, partnerships: Iterable[str] | None = None) -> dict[str, Any] | None:
         """A member's record, looked up in `partnerships` (None: in every partnership)."""

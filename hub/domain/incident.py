@@ -75,7 +75,8 @@ def report(state: Incident, incident: dict[str, Any], venues: dict[str, Any]) ->
         raise Rejected(f"incident {incident['incident_id']} already exists")
     if incident["venue"] not in venues:
         raise Rejected(f"no venue {incident['venue']} in this partnership")
-    return [IncidentReported(**incident)]
+    subject_ids = list(dict.fromkeys(incident["subject_ids"]))  # each subject once
+    return [IncidentReported(**{**incident, "subject_ids": subject_ids})]
 
 
 def _open(state: Incident, incident_id: str) -> None:

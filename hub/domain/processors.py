@@ -105,18 +105,25 @@ def due(view: Any, now: datetime) -> list[Submission]:
     return commands + _routine_alerts_done(view, now)
 
 
+# After an outage, thousands may be due at once: closed this many a tick (a second), so a
+# tick does not issue again every command still in flight from the last.
+ROUTINE_CLOSES_PER_TICK = 200
+
+
 def _routine_alerts_done(view: Any, now: datetime) -> list[Submission]:
     """Routine alerts posted `routine_alert_minutes` ago or more and still active (the
     partnership's setting; None: they stay until someone closes them). Alerts are held in
-    the order they were posted, so the search stops at the first one posted since."""
+    the order they were written, which is the order they were posted (but for the clocks
+    of two Kafka workers, one after the other, that disagree: a later alert then closes up
+    to that difference late), so the search stops at the first one posted since."""
     minutes = view.routine_alert_minutes
     if not minutes:
         return []
     cutoff = iso(now - timedelta(minutes=minutes))
     note = f"closed by itself {minutes} minutes after it was posted"
-    commands = []
+    commands: list[Submission] = []
     for alert in view.alerts.values():
-        if alert["posted_at"] > cutoff:
+        if alert["posted_at"] > cutoff or len(commands) == ROUTINE_CLOSES_PER_TICK:
             break
         if alert["status"] == "active" and alert["priority"] == "routine":
             close = CloseAlert(alert_id=alert["alert_id"], note=note)
