@@ -10,7 +10,7 @@ import orjson
 
 from projections.views import PartnershipView
 
-FORMAT = 2  # 2: views keep recent records only (projections/views.py)
+FORMAT = 3  # 2: views keep recent records only; 3: and each venue its own (projections/views.py)
 # A collection of more records than this is encoded this many records a piece.
 PIECE_RECORDS = 64
 
