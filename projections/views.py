@@ -5,9 +5,9 @@ snapshots); the API opens it when it answers, so an erased subject is erased her
 
 A view's memory does not grow with the partnership's history. It keeps every active alert
 and open incident, and of the records that are done (closed alerts and incidents, every
-sighting) the last `KEEP` of each kind; older ones leave memory in the order they were
-done, and are read back from the log when asked for (hub/application/queries.py
-`record`). What must outlive them is small: each subject lists the ids of the records
+sighting) the last `KEEP` of each kind and the last `VENUE_KEEP` of each venue; older ones
+leave memory in the order they were done, and are read back from the log when asked for
+(hub/application/queries.py `record`). What must outlive them is small: each subject lists the ids of the records
 that involve it (subject access) and of the stills taken of it (erasure), until it is
 erased; `tally` holds the statistics' counts. The events that follow an alert or incident
 carry its venue, so their audience is known without it (projections/audience.py).
@@ -83,7 +83,7 @@ def _involve(view: PartnershipView, subject_id: str | None, kind: str, record_id
     """Note that a record involves a subject (and count it as the subject's activity)."""
     subject = view.subjects.get(subject_id or "")
     if subject is not None and not subject["erased"]:
-        # once each: a decider never links a subject to a record twice
+        # once each: the deciders name a subject once a record (hub/domain/incident.py)
         subject["involved"][kind].append(record_id)
     _touch(view, subject_id, at)
 
