@@ -7,9 +7,9 @@ A view's memory does not grow with the partnership's history. It keeps every act
 and open incident, and of the records that are done (closed alerts and incidents, every
 sighting) the last `KEEP` of each kind and the last `VENUE_KEEP` of each venue; older ones
 leave memory in the order they were done, and are read back from the log when asked for
-(hub/application/queries.py `record`). What must outlive them is small: each subject lists the ids of the records
-that involve it (subject access) and of the stills taken of it (erasure), until it is
-erased; `tally` holds the statistics' counts. The events that follow an alert or incident
+(hub/application/queries.py `record`). What must outlive them is small: each subject
+lists the ids of the records that involve it (subject access) and of the stills taken of
+it (erasure); `tally` holds the statistics' counts. The events that follow an alert or incident
 carry its venue, so their audience is known without it (projections/audience.py).
 """
 
