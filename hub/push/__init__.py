@@ -15,7 +15,13 @@ def attach(processors: Processors, log: EventReader, open_sealed: Opener, vapid:
     index = PushIndex()
     index.load(log)
     sender = PushSender(
-        index, processors.views, open_sealed, vapid, processors.gateway, processors.owns, processors.clock.now
+        index,
+        processors.views,
+        open_sealed,
+        vapid,
+        processors.carry_out,
+        processors.owns,
+        processors.clock.now,
     )
     processors.also.append(sender)
     return sender

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,10 +36,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub.application.gateway import CommandGateway
 from hub.application.push import PushIndex, Recipient, payload, pushed, recipients
 from hub.domain import Refusal, parse
-from hub.domain.processors import PROCESSOR
 from hub.push.endpoints import Resolver, Target, check, insecure_endpoints, refused_address, resolve
 from hub.push.vapid import Vapid, unb64url
 from projections.views import PartnershipView
@@ -85,7 +83,7 @@ class PushSender:
         views: dict[str, PartnershipView],
         open_sealed: Opener,
         vapid: Vapid,
-        gateway: CommandGateway,
+        carry_out: Callable[[str, Submission], Awaitable[None]],
         owns: Callable[[str], bool] = lambda p: True,
         now: Callable[[], datetime] = datetime.now,
         resolver: Resolver = resolve,
@@ -94,7 +92,7 @@ class PushSender:
         self.views = views
         self.open_sealed = open_sealed
         self.vapid = vapid
-        self.gateway = gateway
+        self.carry_out = carry_out  # Processors.carry_out: as the processor, refusals logged
         self.owns = owns
         self.now = now
         self.resolver = resolver
@@ -214,12 +212,7 @@ class PushSender:
         r = push.recipient
         command = UnsubscribePush(subscription_id=r.subscription_id, username=r.username, reason="gone")
         submission = Submission(f"push-gone:{r.subscription_id}:{r.subscribed_position}", command)
-        try:
-            await self.gateway.submit(push.p, submission, PROCESSOR)
-        except Refusal as refusal:
-            log.info("removing push subscription %s refused: %s", r.subscription_id, refusal)
-        except Exception:
-            log.exception("removing push subscription %s failed", r.subscription_id)
+        await self.carry_out(push.p, submission)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         try:
